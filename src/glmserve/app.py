@@ -1,0 +1,87 @@
+"""``create_app(settings)``: wiring only; everything stateful is built in the lifespan."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from starlette.exceptions import HTTPException
+
+from glmserve.auth import Authenticator
+from glmserve.completions import ChatService
+from glmserve.errors import EngineError, GlmError, InvalidRequest, NotFound
+from glmserve.middleware import RequestIdMiddleware
+from glmserve.responses import json_response
+from glmserve.routes import chat, health, models
+from glmserve.routing import build_router
+from glmserve.services import Services
+from glmserve.settings import Settings
+from glmserve.store.db import open_store
+from glmserve.store.keys import KeyStore, load_or_create_master_key
+
+log = logging.getLogger("glmserve")
+API_PREFIXES = ("/api/paas/v4", "/v1")
+
+
+async def _first_key(keys: KeyStore, settings: Settings) -> None:
+    """A fresh install with no key at all gets one, printed once."""
+    if settings.api_key is None and await keys.count() == 0:
+        _, key = await keys.create("default")
+        print(f"Created the first API key (shown only once, keep it): {key}", file=sys.stderr, flush=True)
+
+
+def _error_response(request: Request, exc: GlmError) -> Response:
+    headers = exc.headers()
+    headers["x-request-id"] = getattr(request.state, "request_id", "")
+    return json_response(exc.body(), exc.status, headers)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        store = await open_store(settings.resolved_database_url)
+        keys = KeyStore(store, load_or_create_master_key(settings.data_dir))
+        await _first_key(keys, settings)
+        router = await build_router(settings)
+        app.state.services = Services(
+            settings=settings,
+            store=store,
+            keys=keys,
+            auth=Authenticator(keys, settings.api_key),
+            router=router,
+            chat=ChatService(router),
+        )
+        try:
+            yield
+        finally:
+            await router.close()
+            await store.close()
+
+    app = FastAPI(title="glmserve", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(RequestIdMiddleware)
+    for prefix in API_PREFIXES:
+        app.include_router(chat.router, prefix=prefix)
+        app.include_router(models.router, prefix=prefix)
+    app.include_router(health.router)
+
+    @app.exception_handler(GlmError)
+    async def on_glm_error(request: Request, exc: GlmError) -> Response:
+        return _error_response(request, exc)
+
+    @app.exception_handler(HTTPException)
+    async def on_http_error(request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 404:
+            return _error_response(request, NotFound(f"no route for {request.method} {request.url.path}"))
+        err = InvalidRequest(str(exc.detail))
+        return json_response(err.body(), exc.status_code, {"x-request-id": request.state.request_id})
+
+    @app.exception_handler(Exception)
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error")
+        return _error_response(request, EngineError("internal server error"))
+
+    return app

@@ -1,0 +1,158 @@
+"""Events to wire: one JSON ``chat.completion`` or a sequence of ``chat.completion.chunk``s.
+
+This is the one place that knows the response shape (API.md §3).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from glmserve.engines.base import Event, Finish, Reasoning, Text, ToolCall, Usage
+
+
+def new_completion_id() -> str:
+    """Zhipu-style task id: local time to the second, then random hex."""
+    return time.strftime("%Y%m%d%H%M%S") + secrets.token_hex(8)
+
+
+@dataclass(slots=True)
+class Envelope:
+    """What every response and chunk of one request shares."""
+
+    id: str
+    request_id: str
+    model: str
+    created: int = field(default_factory=lambda: int(time.time()))
+
+
+def usage_body(usage: Usage | None) -> dict[str, Any] | None:
+    if usage is None:
+        return None
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.prompt_tokens + usage.completion_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
+        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+    }
+
+
+class CompletionBuilder:
+    """Collects events into one non-stream response."""
+
+    def __init__(self, envelope: Envelope):
+        self.envelope = envelope
+        self.content: list[str] = []
+        self.reasoning: list[str] = []
+        self.tool_calls: dict[int, dict[str, Any]] = {}
+        self.finish_reason = "stop"
+        self.usage: Usage | None = None
+
+    def add(self, ev: Event) -> None:
+        match ev:
+            case Text(delta):
+                self.content.append(delta)
+            case Reasoning(delta):
+                self.reasoning.append(delta)
+            case ToolCall(index, call_id, name, args):
+                call = self.tool_calls.setdefault(
+                    index, {"id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}
+                )
+                call["id"] = call["id"] or call_id
+                call["function"]["name"] = call["function"]["name"] or name
+                call["function"]["arguments"] += args
+            case Finish(reason):
+                self.finish_reason = reason
+            case Usage():
+                self.usage = ev
+
+    def build(self) -> dict[str, Any]:
+        env = self.envelope
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(self.content), "refusal": None}
+        if self.reasoning:
+            message["reasoning_content"] = "".join(self.reasoning)
+        if self.tool_calls:
+            message["tool_calls"] = [self.tool_calls[i] for i in sorted(self.tool_calls)]
+        return {
+            "id": env.id,
+            "object": "chat.completion",
+            "created": env.created,
+            "model": env.model,
+            "request_id": env.request_id,
+            "choices": [
+                {"index": 0, "message": message, "finish_reason": self.finish_reason, "logprobs": None}
+            ],
+            "usage": usage_body(self.usage),
+        }
+
+
+class ChunkEncoder:
+    """Turns events into chunk dicts: role only first, usage exactly once.
+
+    Usage rides on the finish chunk (Zhipu style) unless ``include_usage`` asks for OpenAI's
+    trailing ``choices: []`` chunk. Engines send ``Finish`` before ``Usage``, so the finish
+    chunk is held until usage arrives or the stream ends.
+    """
+
+    def __init__(self, envelope: Envelope, include_usage: bool):
+        self.envelope = envelope
+        self.include_usage = include_usage
+        self._sent_role = False
+        self._finish: str | None = None
+        self._tool_ids: set[int] = set()
+
+    def _chunk(self, choices: list[dict[str, Any]], usage: Usage | None = None) -> dict[str, Any]:
+        env = self.envelope
+        body: dict[str, Any] = {
+            "id": env.id,
+            "object": "chat.completion.chunk",
+            "created": env.created,
+            "model": env.model,
+            "request_id": env.request_id,
+            "choices": choices,
+        }
+        if usage is not None:
+            body["usage"] = usage_body(usage)
+        return body
+
+    def _delta(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        if not self._sent_role:
+            delta = {"role": "assistant", **delta}
+            self._sent_role = True
+        return {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+
+    def encode(self, ev: Event) -> list[dict[str, Any]]:
+        match ev:
+            case Text(delta):
+                return [self._chunk([self._delta({"content": delta})])]
+            case Reasoning(delta):
+                return [self._chunk([self._delta({"reasoning_content": delta})])]
+            case ToolCall(index, call_id, name, args):
+                call: dict[str, Any] = {"index": index, "function": {"arguments": args}}
+                if index not in self._tool_ids:
+                    self._tool_ids.add(index)
+                    call.update(id=call_id, type="function", function={"name": name, "arguments": args})
+                return [self._chunk([self._delta({"tool_calls": [call]})])]
+            case Finish(reason):
+                self._finish = reason
+                return []
+            case Usage():
+                return self._close(ev)
+        return []
+
+    def _close(self, usage: Usage | None) -> list[dict[str, Any]]:
+        reason = self._finish or "stop"
+        self._finish = None
+        if self.include_usage:
+            chunks = [self._chunk([self._delta({}, reason)])]
+            if usage is not None:
+                chunks.append(self._chunk([], usage))
+            return chunks
+        return [self._chunk([self._delta({}, reason)], usage)]
+
+    def finish(self) -> list[dict[str, Any]]:
+        """Chunks still owed when the engine ended without usage."""
+        return self._close(None) if self._finish is not None else []

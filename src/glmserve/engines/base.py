@@ -1,0 +1,79 @@
+"""The Engine protocol and the typed events every engine speaks.
+
+An engine takes a backend-neutral ``Generation`` and yields events; the assembler is the only
+code that turns events into wire chunks or a JSON response.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    delta: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reasoning:
+    delta: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    index: int
+    id: str | None
+    name: str | None
+    arguments_delta: str
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+
+
+Event = Text | Reasoning | ToolCall | Finish | Usage
+
+
+@dataclass(slots=True)
+class Sampling:
+    temperature: float
+    top_p: float
+    max_tokens: int | None = None
+    stop: list[str] = field(default_factory=list)
+    seed: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+
+
+@dataclass(slots=True)
+class Generation:
+    """What an engine is asked to do: OpenAI-shaped messages plus resolved sampling."""
+
+    messages: list[dict[str, Any]]
+    sampling: Sampling
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Engine(Protocol):
+    """One backend. ``stream`` yields events and ends after ``Finish`` and ``Usage``.
+
+    Errors before the first event are raised as ``GlmError``; closing the iterator early
+    (``aclose``) must stop the generation promptly.
+    """
+
+    name: str
+
+    def stream(self, generation: Generation) -> AsyncIterator[Event]: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,97 @@
+"""The embedded engine: one xllamacpp ``Server`` per GGUF, bridged to asyncio.
+
+xllamacpp runs llama.cpp's own server loop (continuous batching over parallel slots, prompt
+cache) in its own thread; ``handle_chat_completions`` blocks its caller and reports each chunk
+through a callback whose ``True`` return ends the generation. Each request therefore runs the
+blocking call on a worker thread and receives chunks on its own asyncio queue; cancelling is a
+flag the callback reads, so a closed stream stops at the next token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from glmserve.engines.base import Event, Generation
+from glmserve.engines.llamacpp import translate
+from glmserve.errors import EngineError
+from glmserve.settings import EngineSettings
+
+_END = object()
+
+
+def _params(path: Path, cfg: EngineSettings) -> Any:
+    import xllamacpp
+
+    params = xllamacpp.CommonParams()
+    params.model.path = str(path)
+    params.n_parallel = cfg.parallel
+    params.n_ctx = cfg.parallel * cfg.ctx_per_slot
+    params.cpuparams.n_threads = cfg.threads
+    params.cpuparams_batch.n_threads = cfg.batch_threads
+    params.verbosity = -1
+    params.warmup = True
+    return params
+
+
+class LlamaCppEngine:
+    """Serves one GGUF file; thread-safe, shared by every model name that maps to it."""
+
+    def __init__(self, name: str, path: Path, cfg: EngineSettings):
+        import xllamacpp
+
+        self.name = name
+        self.path = path
+        self.context_per_slot = cfg.ctx_per_slot
+        self._server = xllamacpp.Server(_params(path, cfg))
+        self._pool = ThreadPoolExecutor(cfg.parallel + cfg.max_waiting, thread_name_prefix=f"llama-{name}")
+        self._lock = threading.Lock()
+        self._in_flight = 0
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def _run(self, body: dict[str, Any], push: Any, cancelled: threading.Event) -> None:
+        def on_chunk(chunk: dict[str, Any]) -> bool:
+            if cancelled.is_set():
+                return True
+            push(chunk)
+            return False
+
+        with self._lock:
+            self._in_flight += 1
+        try:
+            self._server.handle_chat_completions(body, on_chunk)
+        except Exception as exc:  # llama.cpp raises on malformed bodies; hand it to the reader
+            push(EngineError(f"llama.cpp rejected the request: {exc}"))
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+            push(_END)
+
+    async def stream(self, generation: Generation) -> AsyncIterator[Event]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        cancelled = threading.Event()
+
+        def push(item: Any) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
+        body = translate.to_request(generation)
+        loop.run_in_executor(self._pool, self._run, body, push, cancelled)
+        try:
+            while (item := await queue.get()) is not _END:
+                if isinstance(item, Exception):
+                    raise item
+                for event in translate.to_events(item):
+                    yield event
+        finally:
+            cancelled.set()
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._pool.shutdown, wait=True, cancel_futures=True)

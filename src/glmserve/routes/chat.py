@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from glmserve.protocol.chat import ChatCompletionRequest
+from glmserve.protocol.validation import parse
+from glmserve.request_body import read_json
+from glmserve.services import authenticate, services
+
+router = APIRouter()
+
+
+@router.post("/chat/completions")
+async def chat_completions(request: Request) -> Response:
+    svc = services(request)
+    await authenticate(request)
+    req = parse(ChatCompletionRequest, await read_json(request, svc.settings.max_body_bytes))
+    if req.request_id:
+        request.state.request_id = req.request_id
+    return await svc.chat.create(req, request.state.request_id)

@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from glmserve.responses import json_response
+from glmserve.services import services
+
+router = APIRouter()
+
+
+@router.get("/health")
+async def health(request: Request) -> Response:
+    table = services(request).router
+    in_flight = sum(getattr(e, "in_flight", 0) for e in table.engines)
+    return json_response({"status": "ok", "models": table.names, "in_flight": in_flight})

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from glmserve.errors import NoSuchModel
+from glmserve.protocol.models import ModelCard, ModelList
+from glmserve.responses import json_response
+from glmserve.services import authenticate, services
+
+router = APIRouter()
+
+
+def _card(name: str, created: int) -> ModelCard:
+    return ModelCard(id=name, created=created)
+
+
+@router.get("/models")
+async def list_models(request: Request) -> Response:
+    await authenticate(request)
+    table = services(request).router
+    return json_response(ModelList(data=[_card(n, table.created) for n in table.names]).model_dump())
+
+
+@router.get("/models/{model_id:path}")
+async def retrieve_model(model_id: str, request: Request) -> Response:
+    await authenticate(request)
+    table = services(request).router
+    if model_id not in table.names:
+        raise NoSuchModel(f"model '{model_id}' does not exist", param="model")
+    return json_response(_card(model_id, table.created).model_dump())

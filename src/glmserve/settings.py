@@ -1,0 +1,105 @@
+"""One Settings object: defaults < TOML config file < environment (GLMSERVE_*) < CLI flags."""
+
+from __future__ import annotations
+
+import os
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct-q4_k_m"
+
+_config_file: ContextVar[Path | None] = ContextVar("glmserve_config_file", default=None)
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "glmserve"
+
+
+class ModelEntry(BaseModel):
+    """A public model name served by glmserve.
+
+    ``gguf`` is a local GGUF path; ``None`` means the packaged default model.
+    """
+
+    name: str
+    gguf: Path | None = None
+    context_window: int | None = None
+
+
+def default_models() -> list[ModelEntry]:
+    return [ModelEntry(name=n) for n in ("glm-4.6", "glm-4.5", "glm-4.5-air", "glm-4.5-flash")]
+
+
+def default_aliases() -> dict[str, str]:
+    return {"gpt-5": "glm-4.6", "gpt-4-turbo": "glm-4.5-air", "gpt-4-vision": "glm-4.6v"}
+
+
+class EngineSettings(BaseModel):
+    """llama.cpp knobs for each embedded model."""
+
+    parallel: int = Field(4, ge=1, le=64, description="parallel decoding slots per model")
+    ctx_per_slot: int = Field(4096, ge=256, description="context tokens per slot")
+    threads: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1)
+    batch_threads: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1)
+    max_waiting: int = Field(64, ge=0, description="requests that may wait for a slot before 429")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="GLMSERVE_", env_nested_delimiter="__", extra="ignore", validate_default=True
+    )
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str | None = None
+    api_key: str | None = Field(None, description="one static key accepted besides the key store")
+    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    log_level: str = "info"
+    engine: EngineSettings = Field(default_factory=EngineSettings)
+    models: list[ModelEntry] = Field(default_factory=default_models)
+    aliases: dict[str, str] = Field(default_factory=default_aliases)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _config_file.get()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "glmserve.db"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.sqlite_path}"
+
+
+def load_settings(config_file: Path | None = None, **flags: Any) -> Settings:
+    """Build Settings once at start-up; ``flags`` are CLI values (``None`` means not given)."""
+    if config_file is not None and not config_file.is_file():
+        raise FileNotFoundError(f"config file not found: {config_file}")
+    token = _config_file.set(config_file)
+    try:
+        return Settings(**{k: v for k, v in flags.items() if v is not None})
+    finally:
+        _config_file.reset(token)
