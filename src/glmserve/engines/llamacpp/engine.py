@@ -80,7 +80,8 @@ class LlamaCppEngine:
         cancelled = threading.Event()
 
         def push(item: Any) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
+            if not loop.is_closed():  # at shutdown a worker may outlive the loop
+                loop.call_soon_threadsafe(queue.put_nowait, item)
 
         body = translate.to_request(generation)
         loop.run_in_executor(self._pool, self._run, body, push, cancelled)
