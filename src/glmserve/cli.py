@@ -15,7 +15,9 @@ from glmserve.settings import Settings, load_settings
 from glmserve.store.db import open_store
 from glmserve.store.keys import KeyStore, load_or_create_master_key
 
-app = typer.Typer(help="Self-hosted server for the OpenAI-compatible Zhipu BigModel API.", no_args_is_help=True)
+app = typer.Typer(
+    help="Self-hosted server for the OpenAI-compatible Zhipu BigModel API.", no_args_is_help=True
+)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 
@@ -48,7 +50,9 @@ def serve(
     from glmserve.app import create_app
 
     settings = load_settings(config, host=host, port=port, data_dir=data_dir)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -97,7 +101,9 @@ def models(config: ConfigOpt = None) -> None:
     settings = load_settings(config)
     typer.echo(f"{'MODEL':20}  SERVED BY")
     for entry in settings.models:
-        typer.echo(f"{entry.name:20}  embedded llama.cpp: {entry.gguf or 'packaged Qwen2.5-Coder-0.5B-Instruct'}")
+        typer.echo(
+            f"{entry.name:20}  embedded llama.cpp: {entry.gguf or 'packaged Qwen2.5-Coder-0.5B-Instruct'}"
+        )
     names = {e.name for e in settings.models}
     for alias, target in settings.aliases.items():
         status = "" if target in names else " (not configured)"

@@ -47,7 +47,9 @@ def to_engine_message(msg: Message, model: str) -> dict[str, Any]:
 def to_generation(req: ChatCompletionRequest) -> Generation:
     greedy = req.do_sample is False or req.temperature == 0
     sampling = Sampling(
-        temperature=0.0 if greedy else (req.temperature if req.temperature is not None else DEFAULT_TEMPERATURE),
+        temperature=0.0
+        if greedy
+        else (req.temperature if req.temperature is not None else DEFAULT_TEMPERATURE),
         top_p=req.top_p if req.top_p is not None else DEFAULT_TOP_P,
         max_tokens=req.max_tokens if req.max_tokens is not None else req.max_completion_tokens,
         stop=req.stop_list,

@@ -46,13 +46,24 @@ def test_tool_call_first_delta_has_id_name_and_string_arguments():
     enc = ChunkEncoder(_env(), False)
     first = enc.encode(ToolCall(0, "call_1", "f", ""))[0]["choices"][0]["delta"]["tool_calls"][0]
     later = enc.encode(ToolCall(0, None, None, '{"a":1}'))[0]["choices"][0]["delta"]["tool_calls"][0]
-    assert first == {"index": 0, "id": "call_1", "type": "function", "function": {"name": "f", "arguments": ""}}
+    assert first == {
+        "index": 0,
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "f", "arguments": ""},
+    }
     assert later == {"index": 0, "function": {"arguments": '{"a":1}'}}
 
 
 def test_builder_joins_text_and_tool_arguments():
     b = CompletionBuilder(_env())
-    for ev in [Text("a"), Text("b"), ToolCall(0, "c", "f", "{"), ToolCall(0, None, None, "}"), Finish("tool_calls")]:
+    for ev in [
+        Text("a"),
+        Text("b"),
+        ToolCall(0, "c", "f", "{"),
+        ToolCall(0, None, None, "}"),
+        Finish("tool_calls"),
+    ]:
         b.add(ev)
     b.add(Usage(3, 4))
     body = b.build()

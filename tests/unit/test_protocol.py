@@ -37,7 +37,12 @@ def test_body_must_be_object():
 
 @pytest.mark.parametrize(
     ("patch", "temperature"),
-    [({}, 0.6), ({"temperature": 0}, 0.0), ({"do_sample": False, "temperature": 0.9}, 0.0), ({"temperature": 1.3}, 1.3)],
+    [
+        ({}, 0.6),
+        ({"temperature": 0}, 0.0),
+        ({"do_sample": False, "temperature": 0.9}, 0.0),
+        ({"temperature": 1.3}, 1.3),
+    ],
 )
 def test_sampling_defaults_and_greedy(patch, temperature):
     gen = to_generation(parse(ChatCompletionRequest, {**BASE, **patch}))
@@ -52,11 +57,20 @@ def test_max_completion_tokens_and_stop_string():
 def test_text_parts_joined_and_echoed_keys_dropped():
     msgs = [
         {"role": "developer", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
-        {"role": "assistant", "content": None, "reasoning_content": None, "refusal": None,
-         "tool_calls": [{"id": "c", "type": "function", "index": 0, "function": {"name": "f", "arguments": "{}"}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "reasoning_content": None,
+            "refusal": None,
+            "tool_calls": [
+                {"id": "c", "type": "function", "index": 0, "function": {"name": "f", "arguments": "{}"}}
+            ],
+        },
         {"role": "tool", "tool_call_id": "c", "content": "1"},
     ]
     gen = to_generation(parse(ChatCompletionRequest, {**BASE, "messages": msgs}))
     assert gen.messages[0] == {"role": "system", "content": "a\nb"}
-    assert gen.messages[1]["tool_calls"] == [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}]
+    assert gen.messages[1]["tool_calls"] == [
+        {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    ]
     assert gen.messages[2] == {"role": "tool", "content": "1", "tool_call_id": "c"}
