@@ -11,30 +11,45 @@ from glmserve import sse
 from glmserve.assembler import ChunkEncoder, CompletionBuilder, Envelope, new_completion_id
 from glmserve.engines.base import Event, Generation, Sampling
 from glmserve.errors import GlmError, InvalidRequest
+from glmserve.parsers.pipeline import parse_stream
+from glmserve.parsers.reasoning import get_reasoning_parser
+from glmserve.parsers.tool_calls import formats_for
+from glmserve.parsers.tool_calls.extractor import ToolCallExtractor
 from glmserve.protocol.chat import ChatCompletionRequest, Message, TextPart
+from glmserve.protocol.tools import (
+    NamedToolChoice,
+    check_tool_choice,
+    function_schemas,
+    response_schema,
+)
 from glmserve.responses import json_response
-from glmserve.routing import ModelRouter
+from glmserve.routing import ModelRouter, Route
+from glmserve.thinking import think_then_answer
 
 DEFAULT_TEMPERATURE = 0.6
 DEFAULT_TOP_P = 0.95
-_PASSTHROUGH = ("tools", "tool_choice", "response_format")
 
 
-def to_engine_message(msg: Message, model: str) -> dict[str, Any]:
+def _content(msg: Message, model: str) -> str:
+    if not isinstance(msg.content, list):
+        return msg.content or ""
+    texts = []
+    for part in msg.content:
+        if not isinstance(part, TextPart):
+            raise InvalidRequest(
+                f"model '{model}' does not accept {part.type} content; send text only", param="messages"
+            )
+        texts.append(part.text)
+    return "\n".join(texts)
+
+
+def to_engine_message(msg: Message, model: str, keep_reasoning: bool = False) -> dict[str, Any]:
     role = "system" if msg.role == "developer" else msg.role
-    out: dict[str, Any] = {"role": role}
-    if isinstance(msg.content, list):
-        texts = []
-        for part in msg.content:
-            if not isinstance(part, TextPart):
-                raise InvalidRequest(
-                    f"model '{model}' does not accept {part.type} content; send text only",
-                    param="messages",
-                )
-            texts.append(part.text)
-        out["content"] = "\n".join(texts)
-    else:
-        out["content"] = msg.content or ""
+    content = _content(msg, model)
+    reasoning = msg.reasoning_content or msg.reasoning
+    if keep_reasoning and role == "assistant" and reasoning:
+        content = f"<think>\n{reasoning}\n</think>\n\n{content}"
+    out: dict[str, Any] = {"role": role, "content": content}
     if msg.tool_calls:
         out["tool_calls"] = [c.model_dump(exclude_none=True) for c in msg.tool_calls]
     if msg.tool_call_id is not None:
@@ -44,12 +59,17 @@ def to_engine_message(msg: Message, model: str) -> dict[str, Any]:
     return out
 
 
+def _tool_choice(req: ChatCompletionRequest) -> str:
+    if isinstance(req.tool_choice, NamedToolChoice):
+        return req.tool_choice.function.name
+    return req.tool_choice or "auto"
+
+
 def to_generation(req: ChatCompletionRequest) -> Generation:
     greedy = req.do_sample is False or req.temperature == 0
+    temperature = req.temperature if req.temperature is not None else DEFAULT_TEMPERATURE
     sampling = Sampling(
-        temperature=0.0
-        if greedy
-        else (req.temperature if req.temperature is not None else DEFAULT_TEMPERATURE),
+        temperature=0.0 if greedy else temperature,
         top_p=req.top_p if req.top_p is not None else DEFAULT_TOP_P,
         max_tokens=req.max_tokens if req.max_tokens is not None else req.max_completion_tokens,
         stop=req.stop_list,
@@ -57,9 +77,32 @@ def to_generation(req: ChatCompletionRequest) -> Generation:
         presence_penalty=req.presence_penalty,
         frequency_penalty=req.frequency_penalty,
     )
-    extra = {k: v for k in _PASSTHROUGH if (v := getattr(req, k)) is not None}
-    messages = [to_engine_message(m, req.model) for m in req.messages]
-    return Generation(messages=messages, sampling=sampling, extra=extra)
+    keep = bool(req.thinking and req.thinking.clear_thinking is False)
+    gen = Generation(
+        messages=[to_engine_message(m, req.model, keep) for m in req.messages], sampling=sampling
+    )
+    functions = function_schemas(req.tools or [], req.model)
+    check_tool_choice(req.tool_choice, functions)
+    choice = _tool_choice(req)
+    if functions and choice != "none":
+        gen.tools = [t.model_dump(exclude_none=True) for t in req.tools or [] if t.type == "function"]
+        gen.tool_choice = choice
+    gen.json_schema = response_schema(req.response_format)
+    gen.json_object = req.response_format is not None and req.response_format.type == "json_object"
+    return gen
+
+
+def generate(route: Route, req: ChatCompletionRequest, gen: Generation) -> AsyncIterator[Event]:
+    """The engine's events with the model family's reasoning and tool-call parsing applied."""
+    thinking = req.thinking.type if req.thinking else None
+    emulate = route.reasoning_parser is None and thinking == "enabled"
+    events = think_then_answer(route.engine, gen) if emulate else route.engine.stream(gen)
+    reasoning = get_reasoning_parser(route.reasoning_parser) if route.reasoning_parser else None
+    names = frozenset(t["function"]["name"] for t in gen.tools)
+    tools = ToolCallExtractor(formats_for(route.tool_format), names) if names else None
+    if reasoning is None and tools is None:
+        return events
+    return parse_stream(events, reasoning, tools)
 
 
 class ChatService:
@@ -71,7 +114,7 @@ class ChatService:
         generation = to_generation(req)
         completion_id = new_completion_id()
         envelope = Envelope(id=completion_id, request_id=request_id or completion_id, model=req.model)
-        events = route.engine.stream(generation)
+        events = generate(route, req, generation)
         if req.stream:
             return await self._stream(events, ChunkEncoder(envelope, req.include_usage))
         builder = CompletionBuilder(envelope)
@@ -79,7 +122,7 @@ class ChatService:
             async for ev in events:
                 builder.add(ev)
         finally:
-            await events.aclose()
+            await events.aclose()  # type: ignore[attr-defined]
         return json_response(builder.build())
 
     async def _stream(self, events: AsyncIterator[Event], encoder: ChunkEncoder) -> Response:
@@ -89,7 +132,7 @@ class ChatService:
         except StopAsyncIteration:
             first = None
         except BaseException:
-            await events.aclose()
+            await events.aclose()  # type: ignore[attr-defined]
             raise
 
         async def body() -> AsyncIterator[bytes]:
@@ -106,7 +149,7 @@ class ChatService:
             except GlmError as exc:
                 yield sse.event(exc.body())
             finally:
-                await events.aclose()
+                await events.aclose()  # type: ignore[attr-defined]
 
         return StreamingResponse(
             body(),

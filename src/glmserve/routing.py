@@ -22,6 +22,8 @@ class Route:
     public_name: str
     engine: Engine
     context_window: int
+    reasoning_parser: str | None = None
+    tool_format: str = "qwen"
 
 
 class ModelRouter:
@@ -74,5 +76,5 @@ async def build_router(settings: Settings) -> ModelRouter:
             engines[entry.gguf] = engine
             log.info("loaded %s in %.1fs", path, time.monotonic() - started)
         window = entry.context_window or settings.engine.ctx_per_slot
-        routes[entry.name] = Route(entry.name, engine, window)
+        routes[entry.name] = Route(entry.name, engine, window, entry.reasoning_parser, entry.tool_format)
     return ModelRouter(routes, settings.aliases, int(time.time()))

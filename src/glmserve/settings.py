@@ -34,6 +34,8 @@ class ModelEntry(BaseModel):
     name: str
     gguf: Path | None = None
     context_window: int | None = None
+    reasoning_parser: str | None = Field(None, description="native reasoning format, e.g. 'think'")
+    tool_format: str = Field("qwen", description="tool-call formats the model writes")
 
 
 def default_models() -> list[ModelEntry]:

@@ -58,11 +58,19 @@ class Sampling:
 
 @dataclass(slots=True)
 class Generation:
-    """What an engine is asked to do: OpenAI-shaped messages plus resolved sampling."""
+    """What an engine is asked to do: OpenAI-shaped messages plus resolved sampling.
+
+    ``tools`` maps function names to their OpenAI tool objects; ``tool_choice`` is ``"auto"``,
+    ``"required"`` or a function name (``"none"`` arrives as no tools at all).
+    ``json_schema`` / ``json_object`` constrain the answer.
+    """
 
     messages: list[dict[str, Any]]
     sampling: Sampling
-    extra: dict[str, Any] = field(default_factory=dict)
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    tool_choice: str = "auto"
+    json_schema: dict[str, Any] | None = None
+    json_object: bool = False
 
 
 class Engine(Protocol):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from glmserve.protocol.tools import NamedToolChoice, ResponseFormat, ToolDef
 
 
 class _In(BaseModel):
@@ -53,6 +55,7 @@ class Message(_In):
     tool_calls: list[ToolCallIn] | None = None
     tool_call_id: str | None = None
     reasoning_content: str | None = None
+    reasoning: str | None = None  # vLLM's name for the same thing
 
 
 class StreamOptions(_In):
@@ -82,10 +85,11 @@ class ChatCompletionRequest(_In):
     user: str | None = None
     user_id: str | None = None
     request_id: str | None = Field(None, max_length=128)
-    tools: list[dict[str, Any]] | None = None
-    tool_choice: str | dict[str, Any] | None = None
+    tools: list[ToolDef] | None = Field(None, max_length=128)
+    tool_choice: Literal["auto", "none", "required"] | NamedToolChoice | None = None
+    parallel_tool_calls: bool | None = None
     thinking: Thinking | None = None
-    response_format: dict[str, Any] | None = None
+    response_format: ResponseFormat | None = None
 
     @property
     def stop_list(self) -> list[str]:

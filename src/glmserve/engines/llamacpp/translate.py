@@ -2,33 +2,83 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from glmserve.engines.base import Event, Finish, Generation, Reasoning, Text, ToolCall, Usage
-from glmserve.errors import ContextLengthExceeded, EngineError, GlmError, InvalidRequest
+from glmserve.errors import ContextLengthExceeded, EngineError, GlmError, InvalidField, InvalidRequest
+
+FORCED_TOOL_PROMPT = (
+    "You can call these functions:\n<tools>\n{tools}\n</tools>\n"
+    'Call exactly one of them now. Reply with only a JSON object {{"name": <function name>, '
+    '"arguments": <arguments object>}}.'
+)
 
 
-def to_request(generation: Generation) -> dict[str, Any]:
+def call_schema(gen: Generation) -> dict[str, Any]:
+    """The JSON schema of one call of an allowed function (a grammar can be built from it)."""
+    options = []
+    for tool in gen.tools:
+        fn = tool["function"]
+        if gen.tool_choice not in ("required", "auto") and fn["name"] != gen.tool_choice:
+            continue
+        params = fn.get("parameters") or {"type": "object", "properties": {}}
+        options.append(
+            {
+                "type": "object",
+                "properties": {"name": {"const": fn["name"]}, "arguments": params},
+                "required": ["name", "arguments"],
+            }
+        )
+    return options[0] if len(options) == 1 else {"anyOf": options}
+
+
+def _forced_tool_messages(gen: Generation) -> list[dict[str, Any]]:
+    # llama.cpp refuses a grammar beside ``tools``, so the functions are described in the prompt.
+    described = "\n".join(json.dumps(t["function"], ensure_ascii=False) for t in gen.tools)
+    hint = FORCED_TOOL_PROMPT.format(tools=described)
+    messages = gen.messages
+    if messages and messages[0]["role"] == "system":
+        return [{**messages[0], "content": f"{messages[0]['content']}\n\n{hint}"}, *messages[1:]]
+    return [{"role": "system", "content": hint}, *messages]
+
+
+def to_request(gen: Generation) -> dict[str, Any]:
     """The body for ``Server.handle_chat_completions``; always streamed, always with usage."""
-    s = generation.sampling
+    import xllamacpp
+
+    s = gen.sampling
     body: dict[str, Any] = {
-        "messages": generation.messages,
+        "messages": gen.messages,
         "stream": True,
         "stream_options": {"include_usage": True},
         "temperature": s.temperature,
         "top_p": s.top_p,
     }
-    if s.max_tokens is not None:
-        body["max_tokens"] = s.max_tokens
+    optional = {
+        "max_tokens": s.max_tokens,
+        "seed": s.seed,
+        "presence_penalty": s.presence_penalty,
+        "frequency_penalty": s.frequency_penalty,
+    }
+    body.update({k: v for k, v in optional.items() if v is not None})
     if s.stop:
         body["stop"] = s.stop
-    if s.seed is not None:
-        body["seed"] = s.seed
-    if s.presence_penalty is not None:
-        body["presence_penalty"] = s.presence_penalty
-    if s.frequency_penalty is not None:
-        body["frequency_penalty"] = s.frequency_penalty
-    body.update(generation.extra)
+    if gen.tools and gen.tool_choice == "auto":
+        body["tools"] = gen.tools
+        body["tool_choice"] = "auto"
+    elif gen.tools:
+        body["messages"] = _forced_tool_messages(gen)
+        try:
+            body["grammar"] = xllamacpp.json_schema_to_grammar(call_schema(gen))
+        except ValueError as exc:
+            raise InvalidField(
+                f"cannot constrain output to the tools' schemas: {exc}", param="tools"
+            ) from None
+    elif gen.json_schema is not None:
+        body["response_format"] = {"type": "json_schema", "json_schema": {"schema": gen.json_schema}}
+    elif gen.json_object:
+        body["response_format"] = {"type": "json_object"}
     return body
 
 

@@ -1,0 +1,75 @@
+"""Think-then-answer for models without native reasoning.
+
+The model first writes its reasoning (after a ``<think>`` prefill, stopped at ``</think>`` or a
+token budget, so the segment always ends), then answers with that reasoning prefilled as its
+own earlier words. Both phases share one prompt prefix, so the second reuses the prompt cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+from glmserve.engines.base import Engine, Event, Finish, Generation, Reasoning, Text, Usage
+
+HINT = (
+    "Before you answer, think the problem through step by step inside <think></think>; "
+    "after the reasoning, give the final answer to the user."
+)
+DEFAULT_BUDGET = 512
+
+
+def with_hint(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if messages and messages[0]["role"] == "system":
+        return [{**messages[0], "content": f"{messages[0]['content']}\n\n{HINT}"}, *messages[1:]]
+    return [{"role": "system", "content": HINT}, *messages]
+
+
+def reasoning_budget(max_tokens: int | None) -> int:
+    return DEFAULT_BUDGET if max_tokens is None else max(1, min(DEFAULT_BUDGET, max_tokens // 2))
+
+
+async def think_then_answer(engine: Engine, gen: Generation) -> AsyncIterator[Event]:
+    messages = with_hint(gen.messages)
+    budget = reasoning_budget(gen.sampling.max_tokens)
+    think = Generation(
+        messages=[*messages, {"role": "assistant", "content": "<think>\n"}],
+        sampling=replace(gen.sampling, max_tokens=budget, stop=["</think>"]),
+    )
+    parts: list[str] = []
+    first: Usage | None = None
+    events = engine.stream(think)
+    try:
+        async for ev in events:
+            if isinstance(ev, Text):
+                parts.append(ev.delta)
+                yield Reasoning(ev.delta)
+            elif isinstance(ev, Usage):
+                first = ev
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]
+    used = first.completion_tokens if first else 0
+    left = None if gen.sampling.max_tokens is None else gen.sampling.max_tokens - used
+    if left is not None and left <= 0:
+        yield Finish("length")
+        if first:
+            yield Usage(first.prompt_tokens, used, first.cached_tokens, used)
+        return
+    reasoning = "".join(parts).strip()
+    answer = replace(
+        gen,
+        messages=[*messages, {"role": "assistant", "content": f"<think>\n{reasoning}\n</think>\n\n"}],
+        sampling=replace(gen.sampling, max_tokens=left),
+    )
+    events = engine.stream(answer)
+    try:
+        async for ev in events:
+            if isinstance(ev, Usage):
+                prompt = first.prompt_tokens if first else ev.prompt_tokens
+                cached = first.cached_tokens if first else ev.cached_tokens
+                yield Usage(prompt, used + ev.completion_tokens, cached, used)
+            else:
+                yield ev
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]
