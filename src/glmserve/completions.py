@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from fastapi.responses import Response, StreamingResponse
 
 from glmserve import sse
 from glmserve.assembler import ChunkEncoder, CompletionBuilder, Envelope, new_completion_id
+from glmserve.disconnect import ClientGone, unless_gone
 from glmserve.engines.base import Event, Generation, Sampling
 from glmserve.errors import GlmError, InvalidRequest
 from glmserve.parsers.pipeline import parse_stream
@@ -109,28 +110,41 @@ class ChatService:
     def __init__(self, router: ModelRouter):
         self.router = router
 
-    async def create(self, req: ChatCompletionRequest, request_id: str | None) -> Response:
+    async def create(
+        self, req: ChatCompletionRequest, request_id: str | None, gone: Callable[[], Awaitable[None]]
+    ) -> Response:
+        """``gone`` returns when the client disconnects; work still waiting or running then stops."""
         route = self.router.resolve(req.model)
         generation = to_generation(req)
         completion_id = new_completion_id()
         envelope = Envelope(id=completion_id, request_id=request_id or completion_id, model=req.model)
         events = generate(route, req, generation)
-        if req.stream:
-            return await self._stream(events, ChunkEncoder(envelope, req.include_usage))
+        try:
+            if req.stream:
+                return await self._stream(events, ChunkEncoder(envelope, req.include_usage), gone)
+            return json_response(await unless_gone(self._collect(events, envelope), gone))
+        except ClientGone:
+            return Response(status_code=499)
+
+    async def _collect(self, events: AsyncIterator[Event], envelope: Envelope) -> dict[str, Any]:
         builder = CompletionBuilder(envelope)
         try:
             async for ev in events:
                 builder.add(ev)
         finally:
             await events.aclose()  # type: ignore[attr-defined]
-        return json_response(builder.build())
+        return builder.build()
 
-    async def _stream(self, events: AsyncIterator[Event], encoder: ChunkEncoder) -> Response:
+    async def _stream(
+        self, events: AsyncIterator[Event], encoder: ChunkEncoder, gone: Callable[[], Awaitable[None]]
+    ) -> Response:
         # Errors before the first event still get a real HTTP status; later ones go in-band.
+        # Waiting for a slot happens here too, so a client that leaves the queue is noticed.
+        async def first_event() -> Event | None:
+            return await anext(events, None)
+
         try:
-            first: Event | None = await anext(events)
-        except StopAsyncIteration:
-            first = None
+            first = await unless_gone(first_event(), gone)
         except BaseException:
             await events.aclose()  # type: ignore[attr-defined]
             raise

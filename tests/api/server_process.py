@@ -104,12 +104,12 @@ class GlmServe:
                 self.proc.wait(timeout=10)
 
 
-def start(data_dir: Path, log_path: Path, api_key: str) -> GlmServe:
+def start(data_dir: Path, log_path: Path, api_key: str, extra_env: dict[str, str] | None = None) -> GlmServe:
     """Start `glmserve serve` on a free port and wait until GET /health answers 200."""
     if not GLMSERVE.exists():
         raise FileNotFoundError(f"{GLMSERVE} is missing: install the project (./run setup)")
     port = free_port()
-    env = server_env(data_dir, api_key)
+    env = server_env(data_dir, api_key) | (extra_env or {})
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [str(GLMSERVE), "serve", "--host", "127.0.0.1", "--port", str(port)],

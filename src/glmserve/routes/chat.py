@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from glmserve.disconnect import watcher
 from glmserve.protocol.chat import ChatCompletionRequest
 from glmserve.protocol.validation import parse
 from glmserve.request_body import read_json
@@ -17,4 +18,4 @@ async def chat_completions(request: Request) -> Response:
     req = parse(ChatCompletionRequest, await read_json(request, svc.settings.max_body_bytes))
     if req.request_id:
         request.state.request_id = req.request_id
-    return await svc.chat.create(req, request.state.request_id)
+    return await svc.chat.create(req, request.state.request_id, watcher(request.receive))

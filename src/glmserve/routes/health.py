@@ -12,4 +12,5 @@ router = APIRouter()
 async def health(request: Request) -> Response:
     table = services(request).router
     in_flight = sum(getattr(e, "in_flight", 0) for e in table.engines)
-    return json_response({"status": "ok", "models": table.names, "in_flight": in_flight})
+    waiting = sum(getattr(e, "waiting", 0) for e in table.engines)
+    return json_response({"status": "ok", "models": table.names, "in_flight": in_flight, "waiting": waiting})

@@ -5,6 +5,11 @@ cache) in its own thread; ``handle_chat_completions`` blocks its caller and repo
 through a callback whose ``True`` return ends the generation. Each request therefore runs the
 blocking call on a worker thread and receives chunks on its own asyncio queue; cancelling is a
 flag the callback reads, so a closed stream stops at the next token.
+
+Admission: a request is handed to llama.cpp only when one of its slots is free. Until then it
+waits on an asyncio semaphore, in a queue bounded by ``max_waiting``; past that it is refused
+with 429 ``1302``. A waiting request that is cancelled simply leaves the queue; llama.cpp never
+sees it and running generations are untouched.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import Any
 
 from glmserve.engines.base import Event, Generation
 from glmserve.engines.llamacpp import translate
-from glmserve.errors import EngineError
+from glmserve.errors import EngineError, RateLimited
 from glmserve.settings import EngineSettings
 
 _END = object()
@@ -48,13 +53,30 @@ class LlamaCppEngine:
         self.path = path
         self.context_per_slot = cfg.ctx_per_slot
         self._server = xllamacpp.Server(_params(path, cfg))
-        self._pool = ThreadPoolExecutor(cfg.parallel + cfg.max_waiting, thread_name_prefix=f"llama-{name}")
+        self._pool = ThreadPoolExecutor(cfg.parallel, thread_name_prefix=f"llama-{name}")
         self._lock = threading.Lock()
         self._in_flight = 0
+        self.slots = cfg.parallel
+        self.max_waiting = cfg.max_waiting
+        self._free = asyncio.Semaphore(cfg.parallel)
+        self.waiting = 0
 
     @property
     def in_flight(self) -> int:
+        """Generations running inside llama.cpp right now."""
         return self._in_flight
+
+    async def _admit(self) -> None:
+        if self._free.locked() and self.waiting >= self.max_waiting:
+            raise RateLimited(
+                f"model is busy: {self.slots} requests running and {self.waiting} waiting; retry shortly",
+                retry_after=1,
+            )
+        self.waiting += 1
+        try:
+            await self._free.acquire()
+        finally:
+            self.waiting -= 1
 
     def _run(self, body: dict[str, Any], push: Any, cancelled: threading.Event) -> None:
         def on_chunk(chunk: dict[str, Any]) -> bool:
@@ -83,8 +105,16 @@ class LlamaCppEngine:
             if not loop.is_closed():  # at shutdown a worker may outlive the loop
                 loop.call_soon_threadsafe(queue.put_nowait, item)
 
+        def run() -> None:
+            try:
+                self._run(body, push, cancelled)
+            finally:
+                if not loop.is_closed():
+                    loop.call_soon_threadsafe(self._free.release)
+
         body = translate.to_request(generation)
-        loop.run_in_executor(self._pool, self._run, body, push, cancelled)
+        await self._admit()
+        loop.run_in_executor(self._pool, run)
         try:
             while (item := await queue.get()) is not _END:
                 if isinstance(item, Exception):
