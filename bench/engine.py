@@ -1,0 +1,205 @@
+"""Engine benchmark: glmserve against llama.cpp's own server, llama-cpp-python and xllamacpp direct.
+
+    .venv/bin/python bench/engine.py [--quick] [--skip-llama-cpp-python] [--only glmserve,llama-server]
+
+Every contender serves the same GGUF with the same threads and receives the same requests
+(greedy, a fixed token budget, streamed). Contenders run one after another, never side by side.
+For each concurrency level it sends ``rounds x level`` requests and measures aggregate output
+tok/s, TTFT p50/p95, inter-token latency p95 and failures; then one multi-turn conversation shows
+the prompt cache. It prints a table and the target ratios, and writes
+``bench/results/engine-<date>.json`` and ``.png``. Server logs go to ``<data-dir>/logs/<time>/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import signal
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import llama_cpp_python
+import load
+import plot
+import report
+import summary
+from contenders import CONTENDERS, Contender, Setup, Skipped
+from processes import StartFailed
+from tqdm import tqdm
+from transports import TransportError
+
+HERE = Path(__file__).resolve().parent
+RATIO_LEVEL = 4  # the default-settings contender runs only here, for its ratio
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="half the requests and tokens (smoke run)")
+    parser.add_argument("--skip-llama-cpp-python", action="store_true", help="do not build or run it")
+    parser.add_argument("--only", help=f"comma-separated subset of: {', '.join(CONTENDERS)}")
+    parser.add_argument("--levels", default="1,2,4,8", help="concurrency levels [1,2,4,8]")
+    parser.add_argument("--rounds", type=int, help="requests per level = rounds x level [2; quick 1]")
+    parser.add_argument("--max-tokens", type=int, help="tokens generated per request [128; quick 64]")
+    parser.add_argument("--turns", type=int, default=4, help="turns of the multi-turn conversation [4]")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 2, help="threads, every contender")
+    parser.add_argument("--parallel", type=int, default=4, help="slots (glmserve, llama.cpp server) [4]")
+    parser.add_argument("--ctx-per-slot", type=int, default=4096, help="context per slot [4096]")
+    parser.add_argument("--data-dir", type=Path, default=HERE.parent / "data" / "bench")
+    parser.add_argument("--out-dir", type=Path, default=HERE / "results")
+    parser.add_argument(
+        "--setup-only", action="store_true", help="only assemble the model and build llama-cpp-python"
+    )
+    args = parser.parse_args(argv)
+    args.levels = sorted({int(c) for c in args.levels.split(",")})
+    args.rounds = args.rounds or (1 if args.quick else 2)
+    args.max_tokens = args.max_tokens or (64 if args.quick else 128)
+    args.items = 20 if args.quick else 40
+    chosen = args.only.split(",") if args.only else list(CONTENDERS)
+    if unknown := set(chosen) - set(CONTENDERS):
+        parser.error(f"unknown contender(s): {', '.join(sorted(unknown))}")
+    args.contenders = [CONTENDERS[k] for k in CONTENDERS if k in chosen]
+    return args
+
+
+def levels_of(contender: Contender, args: argparse.Namespace) -> list[int]:
+    return args.levels if contender.full_sweep else [RATIO_LEVEL]
+
+
+def planned(contender: Contender, args: argparse.Namespace) -> int:
+    """Requests the contender will send, for the progress bar."""
+    rounds: int = args.rounds
+    turns: int = args.turns if contender.full_sweep else 0
+    return sum(rounds * c for c in levels_of(contender, args)) + turns
+
+
+def measure(contender: Contender, setup: Setup, args: argparse.Namespace, bar: tqdm[Any]) -> dict[str, Any]:
+    entry: dict[str, Any] = {"label": contender.label, "status": "ok", "reason": None, "levels": []}
+    start = bar.n
+    try:
+        bar.set_description(f"{contender.key}: starting")
+        with contender.launch(setup) as running:
+            entry["info"] = running.info
+            warm = load.warm_up(running.transport)
+            entry["warm_up_error"] = warm.error
+            for c in levels_of(contender, args):
+                bar.set_description(f"{contender.key} c={c}")
+                run = load.run_level(running.transport, c, args.rounds * c, args.max_tokens, bar.update)
+                entry["levels"].append(summary.summarize_level(run))
+            if contender.full_sweep:
+                bar.set_description(f"{contender.key} multi-turn")
+                turns = load.run_conversation(
+                    running.transport, args.turns, args.max_tokens, args.items, bar.update
+                )
+                entry["conversation"] = summary.summarize_conversation(turns)
+    except Skipped as exc:
+        entry.update(status="skipped", reason=str(exc))
+    except (StartFailed, TransportError, OSError, ValueError) as exc:
+        entry.update(status="failed", reason=f"{type(exc).__name__}: {exc}")
+    bar.update(max(0, planned(contender, args) - (bar.n - start)))
+    if entry["reason"]:
+        tqdm.write(f"{contender.label}: {entry['reason']}")
+    return entry
+
+
+def setup_for(args: argparse.Namespace, log_dir: Path) -> Setup:
+    from glmserve.engines.llamacpp.models import ensure_default_model
+
+    return Setup(
+        model=ensure_default_model(args.data_dir.resolve()),
+        data_dir=args.data_dir.resolve(),
+        log_dir=log_dir,
+        threads=args.threads,
+        parallel=args.parallel,
+        ctx_per_slot=args.ctx_per_slot,
+        skip_llama_cpp_python=args.skip_llama_cpp_python,
+    )
+
+
+def header(args: argparse.Namespace, setup: Setup, today: str) -> dict[str, Any]:
+    import xllamacpp
+
+    return {
+        "date": today,
+        "started_at": dt.datetime.now().isoformat(timespec="seconds"),
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "xllamacpp": getattr(xllamacpp, "__version__", "unknown"),
+            "xllamacpp_system_info": xllamacpp.get_system_info().strip(),
+            "loadavg_start": os.getloadavg(),
+        },
+        "settings": {
+            "model": str(setup.model),
+            "model_name": setup.model.stem,
+            "levels": args.levels,
+            "rounds": args.rounds,
+            "max_tokens": args.max_tokens,
+            "turns": args.turns,
+            "catalogue_items": args.items,
+            "threads": args.threads,
+            "parallel": args.parallel,
+            "ctx_per_slot": args.ctx_per_slot,
+            "quick": args.quick,
+            "sampling": "temperature 0, stream, stream_options.include_usage",
+        },
+        "contenders": {},
+    }
+
+
+def prepare_only(args: argparse.Namespace, setup: Setup) -> None:
+    print(f"model: {setup.model}")
+    if args.skip_llama_cpp_python:
+        return
+    print(f"building {llama_cpp_python.PACKAGE} into {llama_cpp_python.VENV} (about 5 min)...", flush=True)
+    install = llama_cpp_python.ensure(setup.log_dir / "llama-cpp-python-build.log")
+    took = "already built" if install.build_s is None else f"built in {install.build_s:.0f}s"
+    print(f"llama-cpp-python {install.version}: {took}")
+
+
+def announce_build(contender: Contender, setup: Setup) -> None:
+    if contender.key != "llama-cpp-python" or setup.skip_llama_cpp_python:
+        return
+    if llama_cpp_python.probe(llama_cpp_python.VENV) is None:
+        tqdm.write(
+            f"building llama-cpp-python into {llama_cpp_python.VENV} (about 5 min, log in {setup.log_dir})"
+        )
+
+
+def _terminate(*_: object) -> NoReturn:
+    raise SystemExit(143)  # unwinds through every launcher's finally, which stops its server
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    today = dt.date.today().isoformat()
+    log_dir = args.data_dir.resolve() / "logs" / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    setup = setup_for(args, log_dir)
+    if args.setup_only:
+        prepare_only(args, setup)
+        return 0
+    results = header(args, setup, today)
+    total = sum(planned(c, args) for c in args.contenders)
+    print(f"contenders: {', '.join(c.key for c in args.contenders)}; logs: {log_dir}", flush=True)
+    with tqdm(total=total, unit="req", dynamic_ncols=True) as bar:
+        for contender in args.contenders:
+            announce_build(contender, setup)
+            results["contenders"][contender.key] = measure(contender, setup, args, bar)
+    results["machine"]["loadavg_end"] = os.getloadavg()
+    report.attach_ratios(results)
+    json_path, png_path = args.out_dir / f"engine-{today}.json", args.out_dir / f"engine-{today}.png"
+    report.write_json(results, json_path)
+    plot.write_png(results, png_path)
+    print(report.text(results))
+    print(f"\nwrote {json_path}\nwrote {png_path}")
+    return 0 if any(e["status"] == "ok" for e in results["contenders"].values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

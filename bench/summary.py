@@ -1,0 +1,87 @@
+"""Figures from raw request timings: throughput, latency percentiles, prompt-cache effect."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Any
+
+from load import LevelRun, RequestResult
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Linear-interpolated percentile (``q`` in 0..100); ``None`` for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def median(values: list[float]) -> float | None:
+    return percentile(values, 50)
+
+
+def decode_rate(result: RequestResult) -> float | None:
+    """Tokens/s after the first token: (tokens - 1) over first-to-last content delta."""
+    if len(result.token_times) < 2 or result.tokens < 2:
+        return None
+    span = result.token_times[-1] - result.token_times[0]
+    return (result.tokens - 1) / span if span > 0 else None
+
+
+def token_source(results: list[RequestResult]) -> str:
+    with_usage = sum(r.completion_tokens is not None for r in results)
+    if with_usage == len(results):
+        return "usage"
+    return "deltas" if with_usage == 0 else "mixed"
+
+
+def summarize_level(run: LevelRun) -> dict[str, Any]:
+    ok = [r for r in run.results if r.ok]
+    tokens = sum(r.tokens for r in ok)
+    ttfts = [t for r in ok if (t := r.ttft) is not None]
+    gaps = [b - a for r in ok for a, b in zip(r.token_times, r.token_times[1:], strict=False)]
+    rates = [x for r in ok if (x := decode_rate(r)) is not None]
+    return {
+        "concurrency": run.level,
+        "requests": len(run.results),
+        "failed": len(run.results) - len(ok),
+        "errors": sorted({r.error for r in run.results if r.error}),
+        "completion_tokens": tokens,
+        "token_source": token_source(ok),
+        "finish_reasons": dict(Counter(r.finish_reason or "none" for r in run.results)),
+        "wall_s": run.wall_s,
+        "aggregate_tok_s": tokens / run.wall_s if run.wall_s > 0 else None,
+        "ttft_p50_s": percentile(ttfts, 50),
+        "ttft_p95_s": percentile(ttfts, 95),
+        "itl_p95_s": percentile(gaps, 95),
+        "decode_tok_s_p50": median(rates),
+        "per_request": [r.record() for r in run.results],
+    }
+
+
+def summarize_conversation(results: list[RequestResult]) -> dict[str, Any]:
+    turns = [
+        {
+            "turn": i,
+            "ok": r.ok,
+            "error": r.error,
+            "ttft_s": r.ttft,
+            "prompt_tokens": r.prompt_tokens,
+            "cached_tokens": r.cached_tokens,
+            "completion_tokens": r.tokens,
+        }
+        for i, r in enumerate(results, start=1)
+    ]
+    first = results[0].ttft if results else None
+    later = [t for r in results[1:] if r.ok and (t := r.ttft) is not None]
+    later_mean = sum(later) / len(later) if later else None
+    return {
+        "turns": turns,
+        "ttft_turn1_s": first,
+        "ttft_later_mean_s": later_mean,
+        "ttft_speedup": first / later_mean if first and later_mean else None,
+        "cached_tokens_reported": any(r.cached_tokens is not None for r in results),
+    }

@@ -1,0 +1,1 @@
+"""Image inputs: decoding and checking them, and fetching http(s) images safely."""

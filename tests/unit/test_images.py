@@ -1,0 +1,189 @@
+"""Image checks on hostile inputs, and the SSRF guard of the image fetcher."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import struct
+import threading
+import zlib
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+from PIL import Image
+
+from glmserve.images.decode import ImageError, check, from_base64
+from glmserve.images.fetch import FetchPolicy, fetch_image
+
+
+def encoded(fmt: str, size: tuple[int, int] = (8, 6), **kw: object) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, (200, 30, 30)).save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+def noisy_png() -> bytes:
+    buf = io.BytesIO()
+    Image.frombytes("L", (64, 64), bytes((i * 7919) % 251 for i in range(64 * 64))).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG that declares ``width``×``height`` pixels but carries almost no data (a bomb's header)."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 64)
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "GIF"])
+def test_accepted_formats(fmt: str) -> None:
+    image = check(encoded(fmt), "img")
+    assert (image.width, image.height) == (8, 6) and image.mime == f"image/{fmt.lower()}"
+
+
+def test_data_url_and_bare_base64_give_the_same_bytes() -> None:
+    raw = encoded("PNG")
+    b64 = base64.b64encode(raw).decode()
+    assert from_base64(f"data:image/png;base64,{b64}", "i") == raw == from_base64(b64, "i")
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (noisy_png()[: len(noisy_png()) // 2], "truncated or corrupt"),
+        (b"GIF89a" + encoded("PNG")[6:], "not a readable"),
+        (b"hello world, not an image", "not a readable"),
+        (png_header_only(20000, 20000), "too many pixels"),
+        (png_header_only(7000, 100), "over the 6000×6000 limit"),
+        (encoded("BMP"), "not one of"),
+    ],
+    ids=["truncated", "wrong-magic", "text", "bomb-20000", "too-wide", "bmp"],
+)
+def test_hostile_images_are_400s_naming_the_problem(data: bytes, problem: str) -> None:
+    with pytest.raises(ImageError) as info:
+        check(data, "messages[0].content[1]")
+    assert problem in info.value.message and info.value.status == 400
+
+
+def test_animated_gif_with_ten_thousand_frames() -> None:
+    frames = [Image.new("RGB", (1, 1), (255, 255, 255) if i % 2 else (0, 0, 0)) for i in range(10_000)]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:])
+    with pytest.raises(ImageError, match="animation frames"):
+        check(buf.getvalue(), "img")
+
+
+@pytest.mark.parametrize(
+    "value", ["data:text/plain;base64,aGk=", "data:image/png,notbase64", "!!!not base64!!!"]
+)
+def test_bad_base64_and_data_urls(value: str) -> None:
+    with pytest.raises(ImageError):
+        from_base64(value, "img")
+
+
+class Recorder(BaseHTTPRequestHandler):
+    hits: list[str] = []
+    redirect_to: str | None = None
+
+    def do_GET(self) -> None:
+        type(self).hits.append(self.path)
+        if type(self).redirect_to:
+            self.send_response(302)
+            self.send_header("Location", type(self).redirect_to or "")
+            self.end_headers()
+            return
+        body = encoded("PNG")
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def listener() -> Iterator[tuple[ThreadingHTTPServer, type[Recorder]]]:
+    handler = type("Handler", (Recorder,), {"hits": [], "redirect_to": None})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server, handler
+    server.shutdown()
+
+
+def fetch(url: str, policy: FetchPolicy) -> bytes:
+    async def run() -> bytes:
+        async with httpx.AsyncClient() as client:
+            return await fetch_image(client, url, policy)
+
+    return asyncio.run(run())
+
+
+ON = FetchPolicy(enabled=True, timeout_s=5)
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.0.0.1",
+        "localhost",
+        "[::1]",
+        "[::ffff:127.0.0.1]",
+        "2130706433",
+        "0177.0.0.1",
+        "127.1",
+        "10.1.2.3",
+        "172.16.5.4",
+        "192.168.1.1",
+        "169.254.169.254",
+        "0.0.0.0",
+        "[fe80::1]",
+        "224.0.0.1",
+    ],
+)
+def test_private_and_local_targets_are_refused_without_connecting(listener, host: str) -> None:
+    server, handler = listener
+    port = server.server_address[1]
+    with pytest.raises(ImageError, match="non-public|does not resolve"):
+        fetch(f"http://{host}:{port}/cat.png?token=secret", ON)
+    assert handler.hits == []
+
+
+def test_redirect_from_a_trusted_host_to_a_private_one_is_refused(listener) -> None:
+    server, handler = listener
+    target = f"http://127.0.0.1:{server.server_address[1]}/internal"
+    redirector_cls = type("Redirector", (Recorder,), {"hits": [], "redirect_to": target})
+    redirector = ThreadingHTTPServer(("127.0.0.2", 0), redirector_cls)
+    threading.Thread(target=redirector.serve_forever, daemon=True).start()
+    try:
+        # 127.0.0.2 stands in for a public host (trusted by the policy); the redirect target is not.
+        trusted = FetchPolicy(enabled=True, timeout_s=5, allow_hosts=frozenset({"127.0.0.2"}))
+        with pytest.raises(ImageError, match="non-public"):
+            fetch(f"http://127.0.0.2:{redirector.server_address[1]}/start", trusted)
+    finally:
+        redirector.shutdown()
+    assert redirector_cls.hits == ["/start"]
+    assert handler.hits == [], "the private target must never be contacted"
+
+
+def test_trusted_host_fetch_returns_the_exact_bytes(listener) -> None:
+    server, _ = listener
+    port = server.server_address[1]
+    trusted = FetchPolicy(enabled=True, timeout_s=5, allow_hosts=frozenset({"127.0.0.1"}))
+    assert fetch(f"http://127.0.0.1:{port}/cat.png", trusted) == encoded("PNG")
+
+
+def test_fetching_is_off_unless_enabled(listener) -> None:
+    server, handler = listener
+    with pytest.raises(ImageError, match="disabled"):
+        fetch(f"http://127.0.0.1:{server.server_address[1]}/x.png", FetchPolicy())
+    assert handler.hits == []
