@@ -9,6 +9,7 @@ import struct
 import threading
 import zlib
 from collections.abc import Iterator
+from typing import ClassVar
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -89,7 +90,7 @@ def test_bad_base64_and_data_urls(value: str) -> None:
 
 
 class Recorder(BaseHTTPRequestHandler):
-    hits: list[str] = []
+    hits: ClassVar[list[str]] = []
     redirect_to: str | None = None
 
     def do_GET(self) -> None:
@@ -153,7 +154,7 @@ ON = FetchPolicy(enabled=True, timeout_s=5)
 def test_private_and_local_targets_are_refused_without_connecting(listener, host: str) -> None:
     server, handler = listener
     port = server.server_address[1]
-    with pytest.raises(ImageError, match="non-public|does not resolve"):
+    with pytest.raises(ImageError, match=r"non-public|does not resolve"):
         fetch(f"http://{host}:{port}/cat.png?token=secret", ON)
     assert handler.hits == []
 
