@@ -2,9 +2,9 @@
 
     python bench/llama_server.py --model PATH --port P --resolved OUT.json [--parallel N --ctx N --threads N]
 
-Without ``--parallel``/``--ctx``/``--threads`` the server keeps llama.cpp's defaults, except that
-``n_parallel`` is -1 (auto), as the ``llama-server`` command line sets it; xllamacpp's bare
-``CommonParams()`` would say 1. Once listening it writes the thread counts llama.cpp
+Without ``--parallel``/``--ctx``/``--threads`` the server keeps the defaults of xllamacpp's bare
+``CommonParams()`` (one slot); ``--parallel -1`` asks for the ``llama-server`` command line's auto
+mode (4 slots, unified KV), which is what glmserve's own defaults amount to. Once listening it writes the thread counts llama.cpp
 resolved to ``--resolved`` and then serves until SIGTERM or SIGINT.
 """
 
@@ -26,7 +26,8 @@ def build_params(args: argparse.Namespace) -> Any:
     params.port = args.port
     params.hostnames = ["127.0.0.1"]
     params.verbosity = -1
-    params.n_parallel = args.parallel if args.parallel is not None else -1
+    if args.parallel is not None:
+        params.n_parallel = args.parallel
     if args.ctx is not None:
         params.n_ctx = args.ctx
     if args.threads is not None:
