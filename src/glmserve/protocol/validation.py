@@ -11,12 +11,18 @@ from glmserve.errors import InvalidField, InvalidRequest
 M = TypeVar("M", bound=BaseModel)
 
 
+def _is_union_tag(part: str) -> bool:
+    """Pydantic names union members in ``loc`` (``literal[...]``, ``str``, model classes)."""
+    tags = ("function-", "str", "list[", "dict[", "literal[", "json-or-python", "int", "float", "bool")
+    return part.startswith(tags) or part[:1].isupper()
+
+
 def field_path(loc: tuple[int | str, ...]) -> str:
     path = ""
     for part in loc:
         if isinstance(part, int):
             path += f"[{part}]"
-        elif not part.startswith(("function-", "str", "list[")) and part not in {"json-or-python"}:
+        elif not _is_union_tag(part):
             path += f".{part}" if path else part
     return path
 

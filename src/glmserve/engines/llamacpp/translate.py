@@ -22,7 +22,8 @@ def call_schema(gen: Generation) -> dict[str, Any]:
         fn = tool["function"]
         if gen.tool_choice not in ("required", "auto") and fn["name"] != gen.tool_choice:
             continue
-        params = fn.get("parameters") or {"type": "object", "properties": {}}
+        # No parameters means an empty parameter list (OpenAI's spec), not "any object".
+        params = fn.get("parameters") or {"type": "object", "properties": {}, "additionalProperties": False}
         options.append(
             {
                 "type": "object",
