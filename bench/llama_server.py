@@ -4,8 +4,9 @@
 
 Without ``--parallel``/``--ctx``/``--threads`` the server keeps the defaults of xllamacpp's bare
 ``CommonParams()`` (one slot); ``--parallel -1`` asks for the ``llama-server`` command line's auto
-mode (4 slots, unified KV), which is what glmserve's own defaults amount to. Once listening it writes the thread counts llama.cpp
-resolved to ``--resolved`` and then serves until SIGTERM or SIGINT.
+mode (4 slots, unified KV), which is what glmserve's own defaults amount to. Once listening it
+writes the thread counts llama.cpp resolved to ``--resolved`` and then serves until SIGTERM or
+SIGINT.
 """
 
 from __future__ import annotations
