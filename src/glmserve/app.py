@@ -10,12 +10,17 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 from starlette.exceptions import HTTPException
 
+from glmserve.access_log import AccessLogMiddleware
+from glmserve.accounting import open_accounting
 from glmserve.auth import Authenticator
+from glmserve.cache import open_cache
 from glmserve.completions import ChatService
 from glmserve.errors import EngineError, GlmError, InvalidRequest, NotFound
+from glmserve.metrics import Metrics
 from glmserve.middleware import RequestIdMiddleware
 from glmserve.responses import json_response
-from glmserve.routes import chat, health, models
+from glmserve.routes import admin, chat, health, models
+from glmserve.routes import metrics as metrics_route
 from glmserve.routing import build_router
 from glmserve.services import Services
 from glmserve.settings import Settings
@@ -29,7 +34,7 @@ API_PREFIXES = ("/api/paas/v4", "/v1")
 async def _first_key(keys: KeyStore, settings: Settings) -> None:
     """A fresh install with no key at all gets one, printed once."""
     if settings.api_key is None and await keys.count() == 0:
-        _, key = await keys.create("default")
+        _, key = await keys.create("default", role="admin")
         print(f"Created the first API key (shown only once, keep it): {key}", file=sys.stderr, flush=True)
 
 
@@ -44,29 +49,53 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = await open_store(settings.resolved_database_url)
-        keys = KeyStore(store, load_or_create_master_key(settings.data_dir))
+        keys = KeyStore(store, load_or_create_master_key(settings.data_dir, settings.master_key_file))
         await _first_key(keys, settings)
         router = await build_router(settings)
+        try:
+            accounting = await open_accounting(settings, store, keys, router, metrics)
+        except BaseException:
+            await router.close()
+            await store.close()
+            raise
+        try:
+            cache = await open_cache(settings.cache, settings.redis_url, metrics.registry)
+        except BaseException:
+            await accounting.close()
+            await router.close()
+            await store.close()
+            raise
         app.state.services = Services(
             settings=settings,
             store=store,
             keys=keys,
             auth=Authenticator(keys, settings.api_key),
             router=router,
-            chat=ChatService(router),
+            chat=ChatService(router, cache),
+            metrics=metrics,
+            metering=accounting.metering,
+            admin=accounting.admin,
+            cache=cache,
         )
         try:
             yield
         finally:
+            await accounting.close()  # commits the usage rows still queued
+            metrics.watch(None)
+            await cache.close()
             await router.close()
             await store.close()
 
+    metrics = Metrics()
     app = FastAPI(title="glmserve", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(AccessLogMiddleware, metrics=metrics, enabled=settings.access_log)
     for prefix in API_PREFIXES:
         app.include_router(chat.router, prefix=prefix)
         app.include_router(models.router, prefix=prefix)
     app.include_router(health.router)
+    app.include_router(admin.router)
+    app.include_router(metrics_route.router)
 
     @app.exception_handler(GlmError)
     async def on_glm_error(request: Request, exc: GlmError) -> Response:

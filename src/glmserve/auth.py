@@ -7,8 +7,11 @@ After an optional case-insensitive ``Bearer `` prefix the credential is one of:
 - a raw Zhipu key ``id.secret`` (2 parts), checked against the stored hash;
 - anything else, an opaque key (``sk-...``), accepted only if it is the static key.
 
-The static key (``GLMSERVE_API_KEY``) is always accepted as sent; if it has the ``id.secret``
-shape, JWTs signed with its secret are accepted too. Every comparison with a secret is
+The static key (``GLMSERVE_API_KEY``) is always accepted as sent and acts as an admin key
+without limits; if it has the ``id.secret`` shape, JWTs signed with its secret are accepted
+too. A store key is refused once revoked or past its ``expires_at``; after a rotation its old
+secret keeps working (raw or as a JWT) until the grace period ends. Every lookup reads the
+database, so a revocation is seen by every replica on its next request. Every comparison with a secret is
 constant-time, and no error message or log line carries a key, a secret or a token.
 """
 
@@ -25,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from glmserve.errors import InvalidToken, MissingAuth, TokenExpired, TokenVerifyFailed
+from glmserve.store.key_records import NO_LIMITS, ActiveKey, KeyPolicy, Role
 from glmserve.store.keys import KeyStore, hash_secret
 
 EXP_LEEWAY_MS = 5000
@@ -39,6 +43,17 @@ _SHA256_BYTES = 32
 class Principal:
     key_id: str
     name: str | None
+    role: Role = "user"
+    policy: KeyPolicy = NO_LIMITS
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    @classmethod
+    def of(cls, key: ActiveKey) -> Principal:
+        record = key.record
+        return cls(record.id, record.name, record.role, record.policy)
 
 
 @dataclass(frozen=True)
@@ -57,11 +72,11 @@ class Authenticator:
         self._clock = clock
         self._static = (static_key or "").strip() or None
         self._static_pair: tuple[str, str] | None = None
-        self._static_principal = Principal(STATIC_NAME, STATIC_NAME)
+        self._static_principal = Principal(STATIC_NAME, STATIC_NAME, "admin")
         if self._static is not None and self._static.count(".") == 1:
             key_id, secret = self._static.split(".")
             self._static_pair = (key_id, secret)
-            self._static_principal = Principal(key_id, STATIC_NAME)
+            self._static_principal = Principal(key_id, STATIC_NAME, "admin")
 
     async def authenticate(self, authorization: str | None) -> Principal:
         credential = _strip_bearer(authorization or "")
@@ -80,29 +95,45 @@ class Authenticator:
 
     async def _from_raw_key(self, key_id: str, secret: str) -> Principal:
         key = await self._keys.get_active(key_id)
-        if key is None or not _equal(hash_secret(secret), key.secret_hash):
+        if key is None:
             raise InvalidToken("invalid API key")
-        return Principal(key.record.id, key.record.name)
+        digest = hash_secret(secret)
+        # Compare with every candidate, so the time taken says nothing about which matched.
+        matches = [_equal(digest, stored) for stored, _ in key.secrets()]
+        if not any(matches):
+            raise InvalidToken("invalid API key")
+        return self._unexpired(key)
+
+    def _unexpired(self, key: ActiveKey) -> Principal:
+        if key.record.expired(self._clock()):
+            raise TokenExpired("API key expired")
+        return Principal.of(key)
 
     async def _from_jwt(self, token: _Jwt) -> Principal:
-        found = await self._signing_secret(token.key_id)
+        found = await self._signing_secrets(token.key_id)
         if found is None:
             raise TokenVerifyFailed("token verification failed")
-        principal, secret = found
-        expected = hmac.new(secret.encode("utf-8"), token.signing_input, hashlib.sha256).digest()
-        if not hmac.compare_digest(expected, token.signature):
+        key, secrets = found
+        signature, signed = token.signature, token.signing_input
+        matches = [hmac.compare_digest(_hmac(secret, signed), signature) for secret in secrets]
+        if not any(matches):
             raise TokenVerifyFailed("token verification failed")
         if token.exp_ms <= self._clock() * 1000 - EXP_LEEWAY_MS:
             raise TokenExpired("token expired")
-        return principal
+        return self._static_principal if key is None else self._unexpired(key)
 
-    async def _signing_secret(self, key_id: str) -> tuple[Principal, str] | None:
+    async def _signing_secrets(self, key_id: str) -> tuple[ActiveKey | None, list[str]] | None:
+        """The key (None: the static one) and the secrets a token for it may be signed with."""
         if self._static_pair is not None and _equal(key_id, self._static_pair[0]):
-            return self._static_principal, self._static_pair[1]
+            return None, [self._static_pair[1]]
         key = await self._keys.get_active(key_id)
         if key is None:
             return None
-        return Principal(key.record.id, key.record.name), key.secret
+        return key, [secret for _, secret in key.secrets()]
+
+
+def _hmac(secret: str, message: bytes) -> bytes:
+    return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).digest()
 
 
 def _strip_bearer(value: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,8 +12,10 @@ from typing import Annotated, TypeVar
 
 import typer
 
+from glmserve.cli_usage import BudgetPeriodOpt, describe_policy, usage
 from glmserve.settings import Settings, load_settings
 from glmserve.store.db import open_store
+from glmserve.store.key_records import KeyPolicy, Role
 from glmserve.store.keys import KeyStore, load_or_create_master_key
 
 app = typer.Typer(
@@ -20,6 +23,7 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.command("usage")(usage)
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML config file", exists=True)]
 T = TypeVar("T")
@@ -30,7 +34,8 @@ def _with_keys(settings: Settings, action: Callable[[KeyStore], Awaitable[T]]) -
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = await open_store(settings.resolved_database_url)
         try:
-            return await action(KeyStore(store, load_or_create_master_key(settings.data_dir)))
+            master = load_or_create_master_key(settings.data_dir, settings.master_key_file)
+            return await action(KeyStore(store, master))
         finally:
             await store.close()
 
@@ -47,12 +52,14 @@ def serve(
     """Start the HTTP server; GET /health answers 200 once the models are loaded."""
     import uvicorn
 
+    from glmserve.access_log import configure_access_log
     from glmserve.app import create_app
 
     settings = load_settings(config, host=host, port=port, data_dir=data_dir)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    configure_access_log()
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -61,16 +68,57 @@ def serve(
         loop="uvloop",
         http="httptools",
         timeout_graceful_shutdown=5,
+        access_log=False,  # glmserve writes its own JSON access log (no raw paths, no secrets)
     )
 
 
 @keys_app.command("create")
 def keys_create(
-    name: Annotated[str | None, typer.Option(help="a label for the key")] = None, config: ConfigOpt = None
+    name: Annotated[str | None, typer.Option(help="a label for the key")] = None,
+    rpm: Annotated[int | None, typer.Option(min=1, help="requests per minute")] = None,
+    tpm: Annotated[int | None, typer.Option(min=1, help="tokens per minute")] = None,
+    concurrency: Annotated[int | None, typer.Option(min=1, help="requests in flight")] = None,
+    budget_tokens: Annotated[int | None, typer.Option(min=1, help="token budget")] = None,
+    budget_period: Annotated[BudgetPeriodOpt, typer.Option(help="the budget is per month or in total")] = (
+        BudgetPeriodOpt.total
+    ),
+    models: Annotated[str | None, typer.Option(help="allowed models, comma-separated [default: all]")] = None,
+    admin: Annotated[bool, typer.Option("--admin", help="an admin key: manages all keys")] = False,
+    expires_in_days: Annotated[float | None, typer.Option(min=0, help="days until the key expires")] = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Create a key; prints exactly one line, the key `id.secret` (shown only this once)."""
-    _, key = _with_keys(load_settings(config), lambda ks: ks.create(name))
+    policy = KeyPolicy(
+        models=None if models is None else tuple(m.strip() for m in models.split(",") if m.strip()),
+        rpm=rpm,
+        tpm=tpm,
+        concurrency=concurrency,
+        budget_tokens=budget_tokens,
+        budget_period=budget_period.value,
+    )
+    expires_at = None if expires_in_days is None else time.time() + expires_in_days * 86400
+    role: Role = "admin" if admin else "user"
+    _, key = _with_keys(
+        load_settings(config),
+        lambda ks: ks.create(name, policy=policy, role=role, expires_at=expires_at, created_by="cli"),
+    )
     typer.echo(key)
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    key_id: str,
+    grace_s: Annotated[int | None, typer.Option(min=0, help="how long the old secret keeps working")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Give a key a new secret; prints exactly one line, the new key `id.secret`."""
+    settings = load_settings(config)
+    grace = settings.limits.rotation_grace_s if grace_s is None else grace_s
+    rotated = _with_keys(settings, lambda ks: ks.rotate(key_id, grace))
+    if rotated is None:
+        typer.echo("no active key with that id", err=True)
+        raise typer.Exit(1)
+    typer.echo(rotated[1])
 
 
 def _when(ts: float | None) -> str:
@@ -81,33 +129,33 @@ def _when(ts: float | None) -> str:
 def keys_list(config: ConfigOpt = None) -> None:
     """List keys (ids and names; secrets are never shown again)."""
     records = _with_keys(load_settings(config), lambda ks: ks.list())
-    typer.echo(f"{'ID':32}  {'NAME':16}  {'CREATED':20}  REVOKED")
+    typer.echo(f"{'ID':32}  {'NAME':16}  {'CREATED':20}  {'REVOKED':20}  {'EXPIRES':20}  {'ROLE':5}  LIMITS")
     for r in records:
-        typer.echo(f"{r.id:32}  {(r.name or '-'):16}  {_when(r.created_at):20}  {_when(r.revoked_at)}")
+        typer.echo(
+            f"{r.id:32}  {(r.name or '-'):16}  {_when(r.created_at):20}  {_when(r.revoked_at):20}"
+            f"  {_when(r.expires_at):20}  {r.role:5}  {describe_policy(r.policy)}"
+        )
 
 
 @keys_app.command("revoke")
 def keys_revoke(key_id: str, config: ConfigOpt = None) -> None:
     """Revoke a key by its id (the part before the dot)."""
     if not _with_keys(load_settings(config), lambda ks: ks.revoke(key_id)):
-        typer.echo(f"no active key with id {key_id}", err=True)
+        typer.echo("no active key with that id", err=True)
         raise typer.Exit(1)
     typer.echo(f"revoked {key_id}")
 
 
 @app.command()
-def models(config: ConfigOpt = None) -> None:
-    """Print the model table: public names, aliases and what serves them."""
-    settings = load_settings(config)
-    typer.echo(f"{'MODEL':20}  SERVED BY")
-    for entry in settings.models:
-        typer.echo(
-            f"{entry.name:20}  embedded llama.cpp: {entry.gguf or 'packaged Qwen2.5-Coder-0.5B-Instruct'}"
-        )
-    names = {e.name for e in settings.models}
-    for alias, target in settings.aliases.items():
-        status = "" if target in names else " (not configured)"
-        typer.echo(f"{alias:20}  alias of {target}{status}")
+def models(
+    config: ConfigOpt = None,
+    check: Annotated[bool, typer.Option(help="probe each upstream deployment's health now")] = True,
+) -> None:
+    """Print the model table: public names, their deployments with health, and aliases."""
+    from glmserve.model_table import render
+
+    for line in asyncio.run(render(load_settings(config), check)):
+        typer.echo(line)
 
 
 def main() -> None:

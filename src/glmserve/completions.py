@@ -9,6 +9,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from glmserve import sse
 from glmserve.assembler import ChunkEncoder, CompletionBuilder, Envelope, new_completion_id
+from glmserve.cache import ResponseCache
 from glmserve.disconnect import ClientGone, unless_gone
 from glmserve.engines.base import Event, Generation, Sampling
 from glmserve.errors import GlmError, InvalidRequest
@@ -27,6 +28,7 @@ from glmserve.responses import json_response
 from glmserve.routing import ModelRouter, Route
 from glmserve.thinking import think_then_answer
 
+Observer = Callable[[AsyncIterator[Event]], AsyncIterator[Event]]
 DEFAULT_TEMPERATURE = 0.6
 DEFAULT_TOP_P = 0.95
 
@@ -77,6 +79,9 @@ def to_generation(req: ChatCompletionRequest) -> Generation:
         seed=req.seed,
         presence_penalty=req.presence_penalty,
         frequency_penalty=req.frequency_penalty,
+        defaulted=frozenset(
+            name for name in ("temperature", "top_p") if getattr(req, name) is None and not greedy
+        ),
     )
     keep = bool(req.thinking and req.thinking.clear_thinking is False)
     gen = Generation(
@@ -90,13 +95,14 @@ def to_generation(req: ChatCompletionRequest) -> Generation:
         gen.tool_choice = choice
     gen.json_schema = response_schema(req.response_format)
     gen.json_object = req.response_format is not None and req.response_format.type == "json_object"
+    gen.thinking = req.thinking.type if req.thinking else None
     return gen
 
 
 def generate(route: Route, req: ChatCompletionRequest, gen: Generation) -> AsyncIterator[Event]:
     """The engine's events with the model family's reasoning and tool-call parsing applied."""
     thinking = req.thinking.type if req.thinking else None
-    emulate = route.reasoning_parser is None and thinking == "enabled"
+    emulate = route.emulate_thinking and route.reasoning_parser is None and thinking == "enabled"
     events = think_then_answer(route.engine, gen) if emulate else route.engine.stream(gen)
     reasoning = get_reasoning_parser(route.reasoning_parser) if route.reasoning_parser else None
     names = frozenset(t["function"]["name"] for t in gen.tools)
@@ -107,24 +113,51 @@ def generate(route: Route, req: ChatCompletionRequest, gen: Generation) -> Async
 
 
 class ChatService:
-    def __init__(self, router: ModelRouter):
+    def __init__(self, router: ModelRouter, cache: ResponseCache | None = None):
         self.router = router
+        self.cache = cache
 
     async def create(
-        self, req: ChatCompletionRequest, request_id: str | None, gone: Callable[[], Awaitable[None]]
+        self,
+        req: ChatCompletionRequest,
+        request_id: str | None,
+        gone: Callable[[], Awaitable[None]],
+        observe: Observer | None = None,
+        *,
+        scope: str | None = None,
+        cache_control: str | None = None,
     ) -> Response:
-        """``gone`` returns when the client disconnects; work still waiting or running then stops."""
+        """``gone`` returns when the client disconnects; work still waiting or running then stops.
+
+        ``observe`` wraps the event stream (usage metering); it runs to its end before the last
+        bytes of the response are produced. ``scope`` (the API key's id) and ``cache_control``
+        (the request's header) steer the response cache.
+        """
         route = self.router.resolve(req.model)
         generation = to_generation(req)
         completion_id = new_completion_id()
         envelope = Envelope(id=completion_id, request_id=request_id or completion_id, model=req.model)
-        events = generate(route, req, generation)
+        x_cache: str | None = None
+        if self.cache is None:
+            events = generate(route, req, generation)
+        else:
+            lookup = await self.cache.open(
+                model=route.public_name, req=req, generation=generation, scope=scope,
+                cache_control=cache_control, generate=lambda: generate(route, req, generation),
+            )  # fmt: skip
+            events, x_cache = lookup.events, lookup.status
+        if observe is not None:
+            events = observe(events)
         try:
             if req.stream:
-                return await self._stream(events, ChunkEncoder(envelope, req.include_usage), gone)
-            return json_response(await unless_gone(self._collect(events, envelope), gone))
+                response = await self._stream(events, ChunkEncoder(envelope, req.include_usage), gone)
+            else:
+                response = json_response(await unless_gone(self._collect(events, envelope), gone))
         except ClientGone:
             return Response(status_code=499)
+        if x_cache is not None:
+            response.headers["x-cache"] = x_cache
+        return response
 
     async def _collect(self, events: AsyncIterator[Event], envelope: Envelope) -> dict[str, Any]:
         builder = CompletionBuilder(envelope)
@@ -161,6 +194,8 @@ class ChatService:
                     yield sse.event(chunk)
                 yield sse.DONE
             except GlmError as exc:
+                for chunk in encoder.finish():  # e.g. finish_reason "network_error" first
+                    yield sse.event(chunk)
                 yield sse.event(exc.body())
             finally:
                 await events.aclose()  # type: ignore[attr-defined]

@@ -7,7 +7,8 @@ OpenAI ``type`` and its Zhipu business ``code`` (API.md §4.2)::
     ├── InvalidRequest (400, invalid_request_error, "1210")   bad parameter / malformed body
     │   ├── InvalidField (400, "1214")                         a named field has a bad value
     │   ├── ModelNotFound (400, "1211")
-    │   └── ContextLengthExceeded (400, "1261")
+    │   ├── ContextLengthExceeded (400, "1261")
+    │   └── ContentFiltered (400, "1301")                      an upstream's content safety refused
     │   ├── PayloadTooLarge (413, "1210")
     │   └── NotFound (404, "1222")                             no such route
     │       └── NoSuchModel (404, "1211")                      GET /models/{id}
@@ -16,8 +17,14 @@ OpenAI ``type`` and its Zhipu business ``code`` (API.md §4.2)::
     │   ├── InvalidToken ("1002")
     │   ├── TokenExpired ("1003")
     │   └── TokenVerifyFailed ("1004")
+    ├── PermissionDenied (403, permission_error, "1220")      the key may not do this
     ├── RateLimited (429, rate_limit_error, "1302")            concurrency / queue full
+    │   └── TooManyRequests ("1303")                           a key's RPM / TPM
+    ├── QuotaExceeded (429, insufficient_quota, "1308")        a key's monthly token budget
+    │   └── BudgetExhausted ("1113")                           … its total budget (arrears)
     ├── EngineError (500, api_error, "500")                    the engine failed mid-way
+    │   └── UpstreamError (502, "1234")                        an upstream deployment failed
+    │       └── UpstreamTimeout (504, "1234")                  … or went silent
     └── Unavailable (503, api_error, "1305")
 
 Foreign exceptions (pydantic, llama.cpp error dicts, SQL) are translated where they are
@@ -40,12 +47,13 @@ class GlmError(Exception):
         self.message = message
         self.param = param
         self.retry_after = retry_after
+        self.extra_headers: dict[str, str] = {}  # e.g. x-ratelimit-* on a 429
 
     def body(self) -> dict[str, Any]:
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
 
     def headers(self) -> dict[str, str]:
-        headers: dict[str, str] = {}
+        headers = dict(self.extra_headers)
         if self.retry_after is not None:
             headers["retry-after"] = str(self.retry_after)
         if self.should_retry is not None:
@@ -70,6 +78,10 @@ class ModelNotFound(InvalidRequest):
 
 class ContextLengthExceeded(InvalidRequest):
     code = "1261"
+
+
+class ContentFiltered(InvalidRequest):
+    code = "1301"
 
 
 class PayloadTooLarge(InvalidRequest):
@@ -115,10 +127,48 @@ class RateLimited(GlmError):
     should_retry = True
 
 
+class PermissionDenied(GlmError):
+    status = 403
+    type = "permission_error"
+    code = "1220"
+    should_retry = False
+
+
+class TooManyRequests(RateLimited):
+    code = "1303"
+
+
+class QuotaExceeded(GlmError):
+    status = 429
+    type = "insufficient_quota"
+    code = "1308"
+    should_retry = False
+
+
+class BudgetExhausted(QuotaExceeded):
+    code = "1113"
+
+
 class EngineError(GlmError):
     status = 500
     type = "api_error"
     code = "500"
+
+
+class UpstreamError(EngineError):
+    """``permanent``: retrying the same deployment cannot help (bad key, unknown model, quota)."""
+
+    status = 502
+    code = "1234"
+    should_retry = True
+
+    def __init__(self, message: str, *, permanent: bool = False, retry_after: int | None = None):
+        super().__init__(message, retry_after=retry_after)
+        self.permanent = permanent
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
 
 
 class Unavailable(GlmError):

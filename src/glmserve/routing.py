@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
+from glmserve.deployments.build import EngineFactory
+from glmserve.deployments.chain import DeploymentChain
+from glmserve.deployments.health import HealthChecker
 from glmserve.engines.base import Engine
-from glmserve.engines.llamacpp.engine import LlamaCppEngine
-from glmserve.engines.llamacpp.models import ensure_default_model
 from glmserve.errors import ModelNotFound
-from glmserve.settings import DEFAULT_MODEL, Settings
+from glmserve.settings import Settings
 
 log = logging.getLogger("glmserve.routing")
+UPSTREAM_CONTEXT_WINDOW = 131072  # assumed for a model with upstream deployments unless configured
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,13 +25,24 @@ class Route:
     context_window: int
     reasoning_parser: str | None = None
     tool_format: str = "qwen"
+    emulate_thinking: bool = True  # False where the engine (a deployment chain) handles thinking
 
 
 class ModelRouter:
-    def __init__(self, routes: dict[str, Route], aliases: dict[str, str], created: int):
+    def __init__(
+        self,
+        routes: dict[str, Route],
+        aliases: dict[str, str],
+        created: int,
+        *,
+        leaves: list[Engine] | None = None,
+        health: HealthChecker | None = None,
+    ):
         self._routes = routes
         self._aliases = {a: t for a, t in aliases.items() if t in routes}
         self.created = created
+        self._leaves = leaves
+        self._health = health
 
     @property
     def names(self) -> list[str]:
@@ -38,6 +50,9 @@ class ModelRouter:
 
     @property
     def engines(self) -> list[Engine]:
+        """The engines that do the work (embedded and upstream), each once."""
+        if self._leaves is not None:
+            return list(self._leaves)
         unique: dict[int, Engine] = {}
         for route in self._routes.values():
             unique.setdefault(id(route.engine), route.engine)
@@ -54,27 +69,46 @@ class ModelRouter:
         rows += [(alias, f"alias of {target}") for alias, target in self._aliases.items()]
         return rows
 
+    def deployment_status(self) -> list[dict[str, Any]]:
+        engines = (route.engine for route in self._routes.values())
+        return [row for e in engines if isinstance(e, DeploymentChain) for row in e.status()]
+
     async def close(self) -> None:
+        if self._health is not None:
+            await self._health.stop()
         for engine in self.engines:
             await engine.close()
 
 
 async def build_router(settings: Settings) -> ModelRouter:
-    """Load one embedded engine per distinct GGUF and map every configured name onto it."""
-    engines: dict[Path | None, LlamaCppEngine] = {}
+    """One embedded engine per distinct GGUF, one upstream engine per upstream deployment.
+
+    A model served by the embedded engine alone is routed to it directly; any other gets a
+    ``DeploymentChain`` (balancing, fallback, retries, breakers) over its deployments.
+    """
+    factory = EngineFactory(settings)
     routes: dict[str, Route] = {}
-    for entry in settings.models:
-        engine = engines.get(entry.gguf)
-        if engine is None:
-            started = time.monotonic()
-            if entry.gguf is None:
-                path = await asyncio.to_thread(ensure_default_model, settings.data_dir)
-                label = DEFAULT_MODEL
+    try:
+        for entry in settings.models:
+            deployments = entry.resolved_deployments()
+            default_window = settings.engine.ctx_per_slot
+            if any(d.is_upstream for d in deployments):
+                default_window = UPSTREAM_CONTEXT_WINDOW
+            window = entry.context_window or default_window
+            engine: Engine
+            if len(deployments) == 1 and not deployments[0].is_upstream:
+                engine = await factory.embedded_engine(deployments[0].gguf)
             else:
-                path, label = entry.gguf, entry.gguf.stem
-            engine = await asyncio.to_thread(LlamaCppEngine, label, path, settings.engine)
-            engines[entry.gguf] = engine
-            log.info("loaded %s in %.1fs", path, time.monotonic() - started)
-        window = entry.context_window or settings.engine.ctx_per_slot
-        routes[entry.name] = Route(entry.name, engine, window, entry.reasoning_parser, entry.tool_format)
-    return ModelRouter(routes, settings.aliases, int(time.time()))
+                engine = await factory.chain(entry)
+            emulate = not isinstance(engine, DeploymentChain)
+            routes[entry.name] = Route(
+                entry.name, engine, window, entry.reasoning_parser, entry.tool_format, emulate
+            )
+    except BaseException:
+        for built in factory.engines:
+            await built.close()
+        raise
+    aliases = {**settings.aliases, **{a: e.name for e in settings.models for a in e.aliases}}
+    health = HealthChecker(factory.checks)
+    health.start()
+    return ModelRouter(routes, aliases, int(time.time()), leaves=factory.engines, health=health)

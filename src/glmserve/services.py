@@ -7,7 +7,11 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from glmserve.auth import Authenticator, Principal
+from glmserve.cache import ResponseCache
 from glmserve.completions import ChatService
+from glmserve.key_admin import KeyAdmin
+from glmserve.metering import Metering
+from glmserve.metrics import Metrics
 from glmserve.routing import ModelRouter
 from glmserve.settings import Settings
 from glmserve.store.db import Store
@@ -22,6 +26,10 @@ class Services:
     auth: Authenticator
     router: ModelRouter
     chat: ChatService
+    metrics: Metrics
+    metering: Metering
+    admin: KeyAdmin
+    cache: ResponseCache
 
 
 def services(request: Request) -> Services:
@@ -30,4 +38,6 @@ def services(request: Request) -> Services:
 
 
 async def authenticate(request: Request) -> Principal:
-    return await services(request).auth.authenticate(request.headers.get("authorization"))
+    principal = await services(request).auth.authenticate(request.headers.get("authorization"))
+    request.state.key_id = principal.key_id  # for the access log; an id, not a secret
+    return principal

@@ -7,13 +7,17 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from glmserve.accounting_config import LimitSettings, UsageSettings
+from glmserve.cache_config import CacheSettings
+from glmserve.deployment_config import BreakerPolicy, Deployment, RetryPolicy
 
 DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct-q4_k_m"
 
@@ -28,7 +32,8 @@ def default_data_dir() -> Path:
 class ModelEntry(BaseModel):
     """A public model name served by glmserve.
 
-    ``gguf`` is a local GGUF path; ``None`` means the packaged default model.
+    ``gguf`` is a local GGUF path; ``None`` means the packaged default model. ``deployments``
+    (embedded or upstream, see ``deployment_config``) replace it when given.
     """
 
     name: str
@@ -36,6 +41,19 @@ class ModelEntry(BaseModel):
     context_window: int | None = None
     reasoning_parser: str | None = Field(None, description="native reasoning format, e.g. 'think'")
     tool_format: str = Field("qwen", description="tool-call formats the model writes")
+    deployments: list[Deployment] = Field(default_factory=list)
+    aliases: list[str] = Field(default_factory=list, description="more names for this model")
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    breaker: BreakerPolicy = Field(default_factory=BreakerPolicy)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ModelEntry:
+        if self.gguf is not None and self.deployments:
+            raise ValueError(f"model {self.name!r}: give either gguf or deployments, not both")
+        return self
+
+    def resolved_deployments(self) -> list[Deployment]:
+        return self.deployments or [Deployment(kind="embedded", gguf=self.gguf)]
 
 
 def default_models() -> list[ModelEntry]:
@@ -71,6 +89,13 @@ class Settings(BaseSettings):
     engine: EngineSettings = Field(default_factory=EngineSettings)
     models: list[ModelEntry] = Field(default_factory=default_models)
     aliases: dict[str, str] = Field(default_factory=default_aliases)
+    master_key_file: Path | None = Field(None, description="default data_dir/master.key; replicas share one")
+    redis_url: str | None = Field(None, description="share rate limits across replicas through Redis")
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+    usage: UsageSettings = Field(default_factory=UsageSettings)
+    access_log: bool = Field(True, description="one JSON line per HTTP request on stderr")
+    metrics_require_key: bool = Field(False, description="GET /metrics needs an admin key")
 
     @classmethod
     def settings_customise_sources(

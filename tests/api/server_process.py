@@ -30,6 +30,8 @@ def server_env(data_dir: Path, api_key: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GLMSERVE_")}
     env["GLMSERVE_DATA_DIR"] = str(data_dir)
     env["GLMSERVE_API_KEY"] = api_key
+    # Suites that test the engine must reach it: the response cache is on only where a test asks.
+    env["GLMSERVE_CACHE__ENABLED"] = "false"
     return env
 
 
@@ -104,15 +106,21 @@ class GlmServe:
                 self.proc.wait(timeout=10)
 
 
-def start(data_dir: Path, log_path: Path, api_key: str, extra_env: dict[str, str] | None = None) -> GlmServe:
-    """Start `glmserve serve` on a free port and wait until GET /health answers 200."""
+def start(
+    data_dir: Path,
+    log_path: Path,
+    api_key: str,
+    extra_env: dict[str, str] | None = None,
+    extra_args: list[str] | None = None,
+) -> GlmServe:
+    """Start `glmserve serve [EXTRA_ARGS]` on a free port and wait until GET /health answers 200."""
     if not GLMSERVE.exists():
         raise FileNotFoundError(f"{GLMSERVE} is missing: install the project (./run setup)")
     port = free_port()
     env = server_env(data_dir, api_key) | (extra_env or {})
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [str(GLMSERVE), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [str(GLMSERVE), "serve", "--host", "127.0.0.1", "--port", str(port), *(extra_args or [])],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,

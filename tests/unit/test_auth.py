@@ -169,7 +169,7 @@ def test_expiry_is_in_milliseconds_with_five_seconds_leeway(tmp_path: Path) -> N
 def test_static_opaque_key(tmp_path: Path) -> None:
     static = "sk-local-test"
     principal, _ = accepted(tmp_path, lambda full, i, s: f"Bearer {static}", static=static)
-    assert principal == Principal("static", "static")
+    assert principal == Principal("static", "static", "admin")
     assert rejected(tmp_path / "x", lambda full, i, s: "Bearer sk-local-tesT", static=static) == "1002"
 
 
@@ -180,7 +180,7 @@ def test_static_key_does_not_shut_out_store_keys(tmp_path: Path) -> None:
 
 def test_static_zhipu_key_is_accepted_raw_and_as_jwt(tmp_path: Path) -> None:
     static_id, static_secret = STATIC_ZHIPU.split(".")
-    expected = Principal(static_id, "static")
+    expected = Principal(static_id, "static", "admin")
     signed_header: MakeHeader = lambda full, i, s: f"Bearer {zhipu_jwt(static_id, static_secret)}"  # noqa: E731
     raw, _ = accepted(tmp_path, lambda full, i, s: f"Bearer {STATIC_ZHIPU}", static=STATIC_ZHIPU)
     signed, _ = accepted(tmp_path / "j", signed_header, static=STATIC_ZHIPU)

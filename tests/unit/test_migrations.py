@@ -66,29 +66,29 @@ def test_new_migrations_run_in_order_once(tmp_path: Path) -> None:
     order: list[str] = []
 
     async def step(conn: AsyncConnection) -> None:
-        order.append("m003")
+        order.append("m901")
         await conn.execute(text("INSERT INTO t (x) VALUES (:x)"), {"x": 1})
 
     migrations = (
         *MIGRATIONS,
-        Migration("m002_t", ("CREATE TABLE t (x INTEGER)",)),
-        Migration("m003_fill", step),
+        Migration("m900_t", ("CREATE TABLE t (x INTEGER)",)),
+        Migration("m901_fill", step),
     )
-    _open_and_report(_url(tmp_path))  # an older database: only m001
+    _open_and_report(_url(tmp_path))  # an older database: only the shipped migrations
     again, tables = _open_and_report(_url(tmp_path), migrations)
     _open_and_report(_url(tmp_path), migrations)
     assert again == [] and "t" in tables
-    assert order == ["m003"]
-    assert list(_applied(_url(tmp_path))) == ["m001_api_keys", "m002_t", "m003_fill"]
+    assert order == ["m901"]
+    assert list(_applied(_url(tmp_path))) == [*(m.name for m in MIGRATIONS), "m900_t", "m901_fill"]
 
 
 def test_failed_migration_leaves_nothing_behind(tmp_path: Path) -> None:
-    broken = (*MIGRATIONS, Migration("m002_broken", ("CREATE TABLE half (x INTEGER)", "NOT SQL")))
+    broken = (*MIGRATIONS, Migration("m900_broken", ("CREATE TABLE half (x INTEGER)", "NOT SQL")))
     with pytest.raises(OperationalError):
         _open_and_report(_url(tmp_path), broken)
     _, tables = _open_and_report(_url(tmp_path))
     assert "half" not in tables
-    assert "m002_broken" not in _applied(_url(tmp_path))
+    assert "m900_broken" not in _applied(_url(tmp_path))
 
 
 def test_duplicate_names_are_refused(tmp_path: Path) -> None:

@@ -54,6 +54,8 @@ class Sampling:
     seed: int | None = None
     presence_penalty: float | None = None
     frequency_penalty: float | None = None
+    # Fields glmserve filled with its own defaults; upstreams then apply theirs instead.
+    defaulted: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)
@@ -62,7 +64,8 @@ class Generation:
 
     ``tools`` maps function names to their OpenAI tool objects; ``tool_choice`` is ``"auto"``,
     ``"required"`` or a function name (``"none"`` arrives as no tools at all).
-    ``json_schema`` / ``json_object`` constrain the answer.
+    ``json_schema`` / ``json_object`` constrain the answer. ``thinking`` is the client's
+    ``thinking.type`` (``"enabled"``/``"disabled"``/``None``), passed on to upstreams.
     """
 
     messages: list[dict[str, Any]]
@@ -71,6 +74,7 @@ class Generation:
     tool_choice: str = "auto"
     json_schema: dict[str, Any] | None = None
     json_object: bool = False
+    thinking: str | None = None
 
 
 class Engine(Protocol):

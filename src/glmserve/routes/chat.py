@@ -14,8 +14,15 @@ router = APIRouter()
 @router.post("/chat/completions")
 async def chat_completions(request: Request) -> Response:
     svc = services(request)
-    await authenticate(request)
+    principal = await authenticate(request)
     req = parse(ChatCompletionRequest, await read_json(request, svc.settings.max_body_bytes))
     if req.request_id:
         request.state.request_id = req.request_id
-    return await svc.chat.create(req, request.state.request_id, watcher(request.receive))
+    meter = await svc.metering.admit(principal, req, request.state.request_id)
+    request.state.model = req.model  # a known name now: admission resolved it
+    gone = watcher(request.receive)
+    cache_control = request.headers.get("cache-control")
+    work = svc.chat.create(
+        req, request.state.request_id, gone, meter.watch, scope=principal.key_id, cache_control=cache_control
+    )
+    return await meter.respond(work)

@@ -4,19 +4,25 @@ SQLite (``sqlite+aiosqlite:///PATH``, the default) gets, on every new connection
 5 s busy timeout and foreign keys. SQLAlchemy also takes over ``BEGIN`` from the sqlite3
 driver, whose legacy mode never begins a transaction before DDL; without that a failed
 migration would leave half its tables behind. PostgreSQL (``postgresql+asyncpg://``) needs
-none of this and gets a plain engine.
+none of this and gets a plain engine; ``postgresql://`` and ``postgres://`` mean asyncpg, and a
+``search_path`` query parameter selects the schema.
+
+SQLite takes one writer at a time. ``Store.write()`` queues this process's writers on an
+``asyncio.Lock`` (on the event loop, not in a driver thread spinning on the busy timeout);
+PostgreSQL takes writers concurrently and the lock is a no-op there.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from glmserve.store.migrations import MIGRATIONS, Migration, migrate
 
@@ -33,6 +39,13 @@ class Store:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self._writer = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+
+    @contextlib.asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction; on SQLite, one at a time in this process."""
+        async with self._writer or contextlib.nullcontext(), self.engine.begin() as conn:
+            yield conn
 
     @property
     def dialect(self) -> str:
@@ -44,8 +57,8 @@ class Store:
 
 async def open_store(url: str, *, migrations: Sequence[Migration] = MIGRATIONS) -> Store:
     """Open the database at ``url`` and apply pending migrations."""
-    parsed = make_url(url)
-    engine = create_async_engine(parsed)
+    parsed, connect_args = _normalize(url)
+    engine = create_async_engine(parsed, connect_args=connect_args)
     if parsed.get_backend_name() == "sqlite":
         await asyncio.to_thread(_create_parent_dir, parsed)
         _configure_sqlite(engine)
@@ -55,6 +68,22 @@ async def open_store(url: str, *, migrations: Sequence[Migration] = MIGRATIONS) 
         await engine.dispose()
         raise
     return Store(engine)
+
+
+def _normalize(url: str) -> tuple[URL, dict[str, Any]]:
+    """``postgres[ql]://`` means asyncpg; ``?search_path=`` becomes a server setting."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url.removeprefix("postgres://")
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return parsed, {}
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    schema = parsed.query.get("search_path")
+    if not schema:
+        return parsed, {}
+    parsed = parsed.difference_update_query(["search_path"])
+    return parsed, {"server_settings": {"search_path": str(schema)}}
 
 
 def _create_parent_dir(url: URL) -> None:

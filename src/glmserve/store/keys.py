@@ -7,7 +7,9 @@ The secret is never stored in the clear. Each row keeps it twice:
   nonce + ciphertext with the key id as associated data. A Zhipu JWT is an HMAC keyed with
   the secret itself, so verifying one needs the secret back.
 
-The full key is shown once, by ``KeyStore.create``; nothing here logs a secret.
+Rotation gives a key a new secret and keeps the old one (``prev_secret_*``) valid until
+``prev_valid_until``, so clients can switch over. The full key is shown once, by
+``KeyStore.create`` or ``KeyStore.rotate``; nothing here logs a secret.
 """
 
 from __future__ import annotations
@@ -22,17 +24,29 @@ import secrets
 import string
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import RowMapping, text
+from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from glmserve.errors import GlmError, Unavailable
 from glmserve.store.db import Store
+from glmserve.store.key_records import (
+    NO_LIMITS,
+    RECORD_COLUMNS,
+    UPDATABLE_COLUMNS,
+    ActiveKey,
+    ApiKeyRecord,
+    KeyPolicy,
+    Role,
+    record_from_row,
+)
+
+__all__ = ["ActiveKey", "ApiKeyRecord", "KeyPolicy", "KeyStore", "hash_secret", "load_or_create_master_key"]
 
 MASTER_KEY_FILE = "master.key"
 MASTER_KEY_BYTES = 32
@@ -40,23 +54,6 @@ SECRET_LENGTH = 16
 _SECRET_ALPHABET = string.ascii_letters + string.digits
 _NONCE_BYTES = 12
 _KEY_ID = re.compile(r"[0-9a-f]{32}")
-
-
-@dataclass(frozen=True)
-class ApiKeyRecord:
-    id: str
-    name: str | None
-    created_at: float
-    revoked_at: float | None
-
-
-@dataclass(frozen=True)
-class ActiveKey:
-    """An active key with its secret, for verifying a request; ``repr`` leaves the secret out."""
-
-    record: ApiKeyRecord
-    secret_hash: str = field(repr=False)
-    secret: str = field(repr=False)
 
 
 def is_key_id(value: str) -> bool:
@@ -75,15 +72,17 @@ def new_key() -> tuple[str, str]:
     return key_id, secret
 
 
-def load_or_create_master_key(data_dir: Path) -> bytes:
-    """Read ``data_dir/master.key``, creating it (32 random bytes, mode 0600) if absent.
+def load_or_create_master_key(data_dir: Path, file: Path | None = None) -> bytes:
+    """Read ``file`` (default ``data_dir/master.key``), creating it (32 random bytes, mode 0600).
+
+    Replicas sharing one database must share this key (``master_key_file``).
 
     The file is written under a temporary name and hard-linked into place, so no reader ever
     sees a partial key and two processes starting together end up with the same one.
     """
-    path = data_dir / MASTER_KEY_FILE
+    path = file or data_dir / MASTER_KEY_FILE
     if not path.exists():
-        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         _create_key_file(path, os.urandom(MASTER_KEY_BYTES))
     key = path.read_bytes()
     if len(key) != MASTER_KEY_BYTES:
@@ -115,42 +114,105 @@ class KeyStore:
         self._store = store
         self._aead = AESGCM(master_key)
 
-    async def create(self, name: str | None = None) -> tuple[ApiKeyRecord, str]:
+    async def create(
+        self,
+        name: str | None = None,
+        *,
+        policy: KeyPolicy = NO_LIMITS,
+        role: Role = "user",
+        expires_at: float | None = None,
+        created_by: str | None = None,
+    ) -> tuple[ApiKeyRecord, str]:
         """Make a key; return its record and the full ``id.secret`` key (shown only now)."""
         key_id, secret = new_key()
-        record = ApiKeyRecord(id=key_id, name=name, created_at=time.time(), revoked_at=None)
-        async with self._transaction() as conn:
-            await conn.execute(
-                text(
-                    "INSERT INTO api_keys (id, name, secret_hash, secret_enc, created_at, revoked_at)"
-                    " VALUES (:id, :name, :secret_hash, :secret_enc, :created_at, NULL)"
-                ),
-                {
-                    "id": key_id,
-                    "name": name,
-                    "secret_hash": hash_secret(secret),
-                    "secret_enc": self._encrypt(key_id, secret),
-                    "created_at": record.created_at,
-                },
-            )
+        record = ApiKeyRecord(
+            id=key_id,
+            name=name,
+            created_at=time.time(),
+            revoked_at=None,
+            role=role,
+            expires_at=expires_at,
+            policy=policy,
+            created_by=created_by,
+        )
+        columns = {
+            "id": key_id,
+            "name": name,
+            "secret_hash": hash_secret(secret),
+            "secret_enc": self._encrypt(key_id, secret),
+            "created_at": record.created_at,
+            "role": role,
+            "expires_at": expires_at,
+            "created_by": created_by,
+            **policy.columns(),
+        }
+        names = ", ".join(columns)
+        values = ", ".join(f":{c}" for c in columns)
+        async with self._transaction(write=True) as conn:
+            await conn.execute(text(f"INSERT INTO api_keys ({names}) VALUES ({values})"), columns)
         return record, f"{key_id}.{secret}"
 
-    async def list(self) -> builtins.list[ApiKeyRecord]:
-        """All keys, revoked ones included, oldest first."""
+    async def list(self, key_id: str | None = None) -> builtins.list[ApiKeyRecord]:
+        """All keys (or only ``key_id``), revoked ones included, oldest first."""
+        where = "" if key_id is None else " WHERE id = :id"
         async with self._transaction() as conn:
             result = await conn.execute(
-                text("SELECT id, name, created_at, revoked_at FROM api_keys ORDER BY created_at, id")
+                text(f"SELECT {RECORD_COLUMNS} FROM api_keys{where} ORDER BY created_at, id"), {"id": key_id}
             )
-            return [_record(row) for row in result.mappings()]
+            return [record_from_row(row) for row in result.mappings()]
+
+    async def get(self, key_id: str) -> ApiKeyRecord | None:
+        """The key ``key_id``, revoked or not, else None."""
+        found = await self.list(key_id) if is_key_id(key_id) else []
+        return found[0] if found else None
 
     async def revoke(self, key_id: str) -> bool:
         """Revoke an active key; False if there is no such active key."""
-        async with self._transaction() as conn:
+        async with self._transaction(write=True) as conn:
             result = await conn.execute(
                 text("UPDATE api_keys SET revoked_at = :now WHERE id = :id AND revoked_at IS NULL"),
                 {"now": time.time(), "id": key_id},
             )
             return result.rowcount == 1
+
+    async def rotate(self, key_id: str, grace_s: float) -> tuple[ApiKeyRecord, str] | None:
+        """A new secret for the active key ``key_id``; the old one keeps working for ``grace_s``."""
+        secret = new_key()[1]
+        async with self._transaction(write=True) as conn:
+            result = await conn.execute(
+                text(
+                    "UPDATE api_keys SET prev_secret_hash = secret_hash, prev_secret_enc = secret_enc,"
+                    " prev_valid_until = :until, secret_hash = :hash, secret_enc = :enc"
+                    " WHERE id = :id AND revoked_at IS NULL"
+                ),
+                {
+                    "until": time.time() + grace_s,
+                    "hash": hash_secret(secret),
+                    "enc": self._encrypt(key_id, secret),
+                    "id": key_id,
+                },
+            )
+        if result.rowcount != 1:
+            return None
+        record = await self.get(key_id)
+        return None if record is None else (record, f"{key_id}.{secret}")
+
+    async def update(self, key_id: str, changes: dict[str, Any]) -> ApiKeyRecord | None:
+        """Set some of ``UPDATABLE_COLUMNS`` of the active key ``key_id``; None if there is none."""
+        unknown = set(changes) - set(UPDATABLE_COLUMNS)
+        if unknown:
+            raise ValueError(f"not updatable: {sorted(unknown)}")
+        if changes:
+            assignments = ", ".join(f"{c} = :{c}" for c in changes)  # names from the allow-list
+            async with self._transaction(write=True) as conn:
+                result = await conn.execute(
+                    text(f"UPDATE api_keys SET {assignments} WHERE id = :id AND revoked_at IS NULL"),
+                    {**changes, "id": key_id},
+                )
+            if result.rowcount != 1:
+                return None
+        record = await self.get(key_id)
+        return record if record is not None and record.revoked_at is None else None
 
     async def count(self) -> int:
         """How many keys exist, revoked or not."""
@@ -159,22 +221,26 @@ class KeyStore:
             return int(result.scalar_one())
 
     async def get_active(self, key_id: str) -> ActiveKey | None:
-        """The active (non-revoked) key ``key_id`` with its secret, else None."""
+        """The non-revoked key ``key_id`` with its secrets (expired or not), else None."""
         if not is_key_id(key_id):
             return None
         async with self._transaction() as conn:
             result = await conn.execute(
                 text(
-                    "SELECT id, name, created_at, revoked_at, secret_hash, secret_enc FROM api_keys"
-                    " WHERE id = :id AND revoked_at IS NULL"
+                    f"SELECT {RECORD_COLUMNS}, secret_hash, secret_enc, prev_secret_hash, prev_secret_enc"
+                    " FROM api_keys WHERE id = :id AND revoked_at IS NULL"
                 ),
                 {"id": key_id},
             )
             row = result.mappings().one_or_none()
         if row is None:
             return None
+        record = record_from_row(row)
         secret = self._decrypt(key_id, str(row["secret_enc"]))
-        return ActiveKey(_record(row), str(row["secret_hash"]), secret)
+        previous = None
+        if row["prev_secret_enc"] is not None and (record.prev_valid_until or 0) > time.time():
+            previous = (str(row["prev_secret_hash"]), self._decrypt(key_id, str(row["prev_secret_enc"])))
+        return ActiveKey(record, str(row["secret_hash"]), secret, previous)
 
     async def get_secret(self, key_id: str) -> tuple[str, str] | None:
         """``(secret_hash, secret)`` of the active key ``key_id``, else None."""
@@ -182,9 +248,9 @@ class KeyStore:
         return None if key is None else (key.secret_hash, key.secret)
 
     @contextlib.asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[AsyncConnection]:
+    async def _transaction(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
         try:
-            async with self._store.engine.begin() as conn:
+            async with self._store.write() if write else self._store.engine.begin() as conn:
                 yield conn
         except OperationalError as exc:
             # Locked or unreachable database; the statement text carries no secret.
@@ -202,13 +268,3 @@ class KeyStore:
             return plain.decode("utf-8")
         except (InvalidTag, ValueError):  # ValueError covers bad base64, nonce and UTF-8
             raise GlmError("a stored API key cannot be decrypted; is master.key the right one?") from None
-
-
-def _record(row: RowMapping) -> ApiKeyRecord:
-    revoked_at = row["revoked_at"]
-    return ApiKeyRecord(
-        id=str(row["id"]),
-        name=row["name"],
-        created_at=float(row["created_at"]),
-        revoked_at=None if revoked_at is None else float(revoked_at),
-    )

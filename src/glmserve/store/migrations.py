@@ -16,8 +16,9 @@ SQLite gives ``DOUBLE PRECISION`` the same REAL affinity.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import text
@@ -56,8 +57,98 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        "m002_key_policy",
+        tuple(
+            f"ALTER TABLE api_keys ADD COLUMN {column}"
+            for column in (
+                "role TEXT NOT NULL DEFAULT 'user'",
+                "expires_at DOUBLE PRECISION NULL",
+                "created_by TEXT NULL",
+                "models TEXT NULL",  # a JSON list of model names; NULL: every model
+                "rpm INTEGER NULL",
+                "tpm INTEGER NULL",
+                "concurrency INTEGER NULL",
+                "budget_tokens BIGINT NULL",
+                "budget_period TEXT NOT NULL DEFAULT 'total'",
+                # A rotated-out secret, accepted until prev_valid_until (the grace period).
+                "prev_secret_hash TEXT NULL",
+                "prev_secret_enc TEXT NULL",
+                "prev_valid_until DOUBLE PRECISION NULL",
+            )
+        ),
+    ),
+    Migration(
+        "m003_usage",
+        (
+            """
+            CREATE TABLE usage_events (
+                id TEXT PRIMARY KEY,
+                created_at DOUBLE PRECISION NOT NULL,
+                day TEXT NOT NULL,
+                key_id TEXT NOT NULL,
+                model TEXT NOT NULL,
+                deployment TEXT NULL,
+                request_id TEXT NOT NULL,
+                stream INTEGER NOT NULL,
+                status INTEGER NOT NULL,
+                error_code TEXT NULL,
+                prompt_tokens INTEGER NOT NULL,
+                completion_tokens INTEGER NOT NULL,
+                reasoning_tokens INTEGER NOT NULL,
+                cached_tokens INTEGER NOT NULL,
+                latency_ms DOUBLE PRECISION NOT NULL,
+                ttft_ms DOUBLE PRECISION NULL,
+                prompt TEXT NULL,
+                output TEXT NULL
+            )
+            """,
+            "CREATE INDEX usage_events_key_time ON usage_events (key_id, created_at)",
+            "CREATE INDEX usage_events_time ON usage_events (created_at)",
+            "CREATE INDEX usage_events_request ON usage_events (request_id)",
+            """
+            CREATE TABLE usage_daily (
+                day TEXT NOT NULL,
+                key_id TEXT NOT NULL,
+                model TEXT NOT NULL,
+                requests BIGINT NOT NULL,
+                errors BIGINT NOT NULL,
+                prompt_tokens BIGINT NOT NULL,
+                completion_tokens BIGINT NOT NULL,
+                reasoning_tokens BIGINT NOT NULL,
+                cached_tokens BIGINT NOT NULL,
+                latency_ms_sum DOUBLE PRECISION NOT NULL,
+                PRIMARY KEY (day, key_id, model)
+            )
+            """,
+        ),
+    ),
+    Migration(
+        "m004_budgets",
+        (
+            """
+            CREATE TABLE key_budget (
+                key_id TEXT NOT NULL,
+                period TEXT NOT NULL,
+                spent BIGINT NOT NULL,
+                PRIMARY KEY (key_id, period)
+            )
+            """,
+            """
+            CREATE TABLE budget_holds (
+                id TEXT PRIMARY KEY,
+                key_id TEXT NOT NULL,
+                period TEXT NOT NULL,
+                tokens BIGINT NOT NULL,
+                expires_at DOUBLE PRECISION NOT NULL
+            )
+            """,
+            "CREATE INDEX budget_holds_key ON budget_holds (key_id, period, expires_at)",
+        ),
+    ),
 )
 
+_PG_LOCK_KEY = 0x676C6D73  # "glms": the advisory lock that serializes migrators
 _CREATE_LEDGER = """
 CREATE TABLE IF NOT EXISTS _migrations (
     name TEXT PRIMARY KEY,
@@ -75,6 +166,26 @@ async def applied_migrations(conn: AsyncConnection) -> dict[str, float]:
 async def migrate(engine: AsyncEngine, migrations: Sequence[Migration] = MIGRATIONS) -> list[str]:
     """Apply the pending migrations in order; return the names applied by this call."""
     _check_unique(migrations)
+    async with _one_migrator(engine):
+        return await _migrate(engine, migrations)
+
+
+@contextlib.asynccontextmanager
+async def _one_migrator(engine: AsyncEngine) -> AsyncIterator[None]:
+    """On PostgreSQL, one process migrates at a time: even ``CREATE TABLE IF NOT EXISTS`` of the
+    ledger fails when two replicas run it at the same moment. (SQLite's write lock suffices.)"""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _PG_LOCK_KEY})
+        try:
+            yield
+        finally:
+            await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _PG_LOCK_KEY})
+
+
+async def _migrate(engine: AsyncEngine, migrations: Sequence[Migration]) -> list[str]:
     async with engine.begin() as conn:
         await conn.execute(text(_CREATE_LEDGER))
         done = set(await applied_migrations(conn))

@@ -1,0 +1,83 @@
+"""Pure ASGI middleware: one JSON access-log line and one metrics count per HTTP request.
+
+The line names the route *template* (``/admin/keys/{key_id}``), never the raw path or query,
+and no header: so it cannot carry a key, a secret or a token, wherever a client put one. The
+caller's key id (not secret) comes from ``state.key_id``, set once the request authenticated.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from glmserve.metrics import Metrics
+
+ACCESS_LOGGER = "glmserve.access"
+UNMATCHED = "unmatched"
+
+
+def configure_access_log() -> None:
+    """Access lines go to stderr as bare JSON, whatever the format of the other log lines."""
+    logger = logging.getLogger(ACCESS_LOGGER)
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+class AccessLogMiddleware:
+    def __init__(self, app: ASGIApp, metrics: Metrics, enabled: bool = True) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.enabled = enabled
+        self.log = logging.getLogger(ACCESS_LOGGER)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.monotonic()
+        outcome: dict[str, int] = {"status": 500, "bytes": 0}
+
+        async def observed(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                outcome["status"] = message["status"]
+            elif message["type"] == "http.response.body":
+                outcome["bytes"] += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observed)
+        finally:
+            self._record(scope, outcome, time.monotonic() - started)
+
+    def _record(self, scope: Scope, outcome: dict[str, int], elapsed: float) -> None:
+        route = getattr(scope.get("route"), "path", None) or UNMATCHED
+        status = outcome["status"]
+        self.metrics.http.labels(scope["method"], route, str(status)).inc()
+        if self.enabled:
+            self.log.info("%s", orjson.dumps(entry(scope, route, status, outcome["bytes"], elapsed)).decode())
+
+
+def entry(scope: Scope, route: str, status: int, size: int, elapsed: float) -> dict[str, Any]:
+    state = scope.get("state", {})
+    client = scope.get("client")
+    return {
+        "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "request_id": state.get("request_id"),
+        "method": scope["method"],
+        "route": route,
+        "status": status,
+        "duration_ms": round(elapsed * 1000, 2),
+        "bytes": size,
+        "key_id": state.get("key_id"),
+        "model": state.get("model"),
+        "client": client[0] if client else None,
+    }

@@ -1,0 +1,61 @@
+"""Builds (and closes) the accounting services: limiter, budget ledger, usage writer, metering."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from glmserve.key_admin import KeyAdmin
+from glmserve.limiters.base import Limiter
+from glmserve.limiters.memory import MemoryLimiter
+from glmserve.limiters.redis import RedisLimiter
+from glmserve.limits import Limits
+from glmserve.metering import Metering
+from glmserve.metrics import Metrics
+from glmserve.routing import ModelRouter
+from glmserve.settings import Settings
+from glmserve.store.budget import BudgetLedger
+from glmserve.store.db import Store
+from glmserve.store.keys import KeyStore
+from glmserve.store.usage import UsageStore
+from glmserve.usage_recorder import UsageRecorder
+
+
+@dataclass(slots=True)
+class Accounting:
+    limiter: Limiter
+    recorder: UsageRecorder
+    metering: Metering
+    admin: KeyAdmin
+
+    async def close(self) -> None:
+        await self.recorder.close()
+        await self.limiter.close()
+
+
+async def open_limiter(settings: Settings) -> Limiter:
+    """Redis when ``redis_url`` is set (checked now, so a bad URL fails the start), else memory."""
+    lease_s = settings.limits.lease_s
+    if settings.redis_url is None:
+        return MemoryLimiter(lease_s)
+    limiter = RedisLimiter(settings.redis_url, settings.limits.redis_prefix, lease_s)
+    try:
+        await limiter.ping()
+    except BaseException:
+        await limiter.close()
+        raise
+    return limiter
+
+
+async def open_accounting(
+    settings: Settings, store: Store, keys: KeyStore, router: ModelRouter, metrics: Metrics
+) -> Accounting:
+    limiter = await open_limiter(settings)
+    ledger = BudgetLedger(store, settings.limits.lease_s)
+    usage = UsageStore(store)
+    recorder = UsageRecorder(usage, ledger, metrics, settings.usage.retention_days)
+    recorder.start()
+    limits = Limits(limiter, ledger, settings.limits)
+    metering = Metering(limits, recorder, metrics, router, store_content=settings.usage.store_content)
+    admin = KeyAdmin(keys, ledger, usage, settings.limits.rotation_grace_s)
+    metrics.watch(router)
+    return Accounting(limiter, recorder, metering, admin)

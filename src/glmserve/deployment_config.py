@@ -1,0 +1,93 @@
+"""The model table's deployments: what serves a public model name, and how failures are handled.
+
+A deployment is either the embedded llama.cpp engine (a GGUF) or an upstream HTTP server that
+speaks the OpenAI chat API. Upstream addresses come only from here, never from a request; keys
+come from the environment variable that ``api_key_env`` names, never from the file itself.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Kind = Literal["openai", "zhipu", "vllm", "sglang", "llamacpp", "ollama", "embedded"]
+UPSTREAM_KINDS: tuple[str, ...] = ("openai", "zhipu", "vllm", "sglang", "llamacpp", "ollama")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Timeouts(_Strict):
+    connect: float = Field(5.0, gt=0, description="TCP (and TLS) connect")
+    first_byte: float = Field(120.0, gt=0, description="request sent → first event (prompt processing)")
+    between_chunks: float = Field(60.0, gt=0, description="longest silence once streaming")
+
+
+class RetryPolicy(_Strict):
+    """Retries of a request whose every deployment failed before anything reached the client."""
+
+    retries: int = Field(2, ge=0, le=10, description="extra rounds over the deployments")
+    budget_ratio: float = Field(0.2, ge=0, description="retries allowed per request in the window")
+    budget_min: int = Field(5, ge=0, description="retries always allowed per window (low traffic)")
+    budget_window_s: float = Field(10.0, gt=0)
+    backoff_s: float = Field(0.25, ge=0, description="first backoff; doubles per round, jittered")
+    backoff_max_s: float = Field(4.0, ge=0)
+    max_wait_s: float = Field(5.0, ge=0, description="longest upstream Retry-After waited out")
+
+
+class BreakerPolicy(_Strict):
+    failures: int = Field(5, ge=0, description="consecutive failures that open it; 0 disables it")
+    cooldown_s: float = Field(10.0, gt=0, description="open → half-open (one probe request)")
+    max_cooldown_s: float = Field(120.0, gt=0, description="the cooldown doubles per failed probe")
+
+
+class Deployment(_Strict):
+    """One way to serve a public model name."""
+
+    kind: Kind = "embedded"
+    base_url: str | None = Field(None, description="upstream API root, e.g. http://gpu1:8000/v1")
+    api_key_env: str | None = Field(None, description="name of the environment variable with the key")
+    model: str | None = Field(None, description="the upstream's own model name (default: the public one)")
+    gguf: Path | None = Field(None, description="embedded: a local GGUF (default: the packaged model)")
+    weight: float = Field(1.0, gt=0, description="share of traffic among deployments of one priority")
+    priority: int = Field(0, ge=0, description="0 is tried first; higher numbers are fallbacks")
+    timeouts: Timeouts = Field(default_factory=Timeouts)
+    max_concurrency: int | None = Field(None, ge=1, description="requests in flight at most")
+    auth: Literal["key", "jwt"] = Field("key", description="zhipu: send the key, or a JWT signed with it")
+    health_path: str = Field("models", description="GET path (relative to base_url) for active checks")
+    health_interval_s: float = Field(15.0, ge=0, description="active health checks; 0 disables them")
+
+    @model_validator(mode="after")
+    def _check(self) -> Deployment:
+        if self.kind == "embedded":
+            if self.base_url or self.api_key_env or self.model:
+                raise ValueError("an embedded deployment takes `gguf`, not base_url/api_key_env/model")
+            return self
+        if self.gguf is not None:
+            raise ValueError(f"a {self.kind} deployment is an upstream: it takes base_url, not gguf")
+        if not self.base_url:
+            raise ValueError(f"a {self.kind} deployment needs base_url")
+        check_base_url(self.base_url)
+        if self.api_key_env is not None and not _ENV_NAME.match(self.api_key_env):
+            raise ValueError("api_key_env must be the NAME of an environment variable, not a key")
+        return self
+
+    @property
+    def is_upstream(self) -> bool:
+        return self.kind != "embedded"
+
+
+def check_base_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"base_url must be an http(s) URL with a host, got {url!r}")
+    if parts.username or parts.password:
+        raise ValueError("base_url must not carry credentials; use api_key_env")
+    if parts.query or parts.fragment:
+        raise ValueError("base_url must not have a query or fragment")

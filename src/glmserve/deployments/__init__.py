@@ -1,0 +1,1 @@
+"""Deployments of a public model: balancing, circuit breakers, retries and fallbacks."""

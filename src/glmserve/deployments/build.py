@@ -1,0 +1,106 @@
+"""From the model table to engines: one embedded engine per GGUF, one upstream engine per
+upstream deployment, one ``DeploymentChain`` per model that has more than one deployment or an
+upstream one."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+
+from glmserve.deployment_config import Deployment
+from glmserve.deployments.breaker import CircuitBreaker
+from glmserve.deployments.chain import DeploymentChain
+from glmserve.deployments.health import Check
+from glmserve.deployments.member import Member
+from glmserve.engines.base import Engine, Event, Generation
+from glmserve.engines.llamacpp.engine import LlamaCppEngine
+from glmserve.engines.llamacpp.models import ensure_default_model
+from glmserve.engines.upstream import UpstreamEngine
+from glmserve.settings import DEFAULT_MODEL, ModelEntry, Settings
+from glmserve.thinking import think_then_answer
+
+log = logging.getLogger("glmserve.routing")
+
+
+class EmbeddedDeployment:
+    """The embedded engine inside a chain; it emulates thinking itself, as no upstream needs that."""
+
+    def __init__(self, engine: Engine, native_reasoning: bool):
+        self.name = engine.name
+        self._engine = engine
+        self._emulate = not native_reasoning
+
+    def stream(self, generation: Generation) -> AsyncIterator[Event]:
+        if self._emulate and generation.thinking == "enabled":
+            return think_then_answer(self._engine, generation)
+        return self._engine.stream(generation)
+
+    async def close(self) -> None:
+        """The shared embedded engine is closed by the router."""
+
+
+def upstream_key(entry: ModelEntry, index: int, dep: Deployment, env: Mapping[str, str]) -> str | None:
+    if dep.api_key_env is None:
+        return None
+    key = env.get(dep.api_key_env)
+    if not key:
+        raise ValueError(
+            f"model {entry.name!r} deployment {index}: environment variable {dep.api_key_env} is not set"
+        )
+    return key
+
+
+class EngineFactory:
+    """Builds the engines once; embedded engines are shared by every name that uses the GGUF."""
+
+    def __init__(self, settings: Settings, env: Mapping[str, str] | None = None):
+        self.settings = settings
+        self.env = os.environ if env is None else env
+        self.embedded: dict[Path | None, LlamaCppEngine] = {}
+        self.upstreams: list[UpstreamEngine] = []
+        self.checks: list[Check] = []
+
+    @property
+    def engines(self) -> list[Engine]:
+        return [*self.embedded.values(), *self.upstreams]
+
+    async def embedded_engine(self, gguf: Path | None) -> LlamaCppEngine:
+        engine = self.embedded.get(gguf)
+        if engine is None:
+            started = time.monotonic()
+            if gguf is None:
+                path = await asyncio.to_thread(ensure_default_model, self.settings.data_dir)
+                label = DEFAULT_MODEL
+            else:
+                path, label = gguf, gguf.stem
+            engine = await asyncio.to_thread(LlamaCppEngine, label, path, self.settings.engine)
+            self.embedded[gguf] = engine
+            log.info("loaded %s in %.1fs", path, time.monotonic() - started)
+        return engine
+
+    async def member(self, entry: ModelEntry, index: int, dep: Deployment) -> Member:
+        policy = entry.breaker
+        breaker = CircuitBreaker(policy.failures, policy.cooldown_s, policy.max_cooldown_s)
+        label = f"{entry.name}#{index}"
+        engine: Engine
+        probe = None
+        if dep.is_upstream:
+            key = upstream_key(entry, index, dep, self.env)
+            upstream = UpstreamEngine(label, dep, dep.model or entry.name, key)
+            self.upstreams.append(upstream)
+            engine, probe = upstream, upstream.probe
+        else:
+            embedded = await self.embedded_engine(dep.gguf)
+            engine = EmbeddedDeployment(embedded, native_reasoning=entry.reasoning_parser is not None)
+        member = Member(label, dep.kind, engine, breaker, dep.weight, dep.priority, dep.max_concurrency)
+        if probe is not None and dep.health_interval_s > 0 and dep.health_path:
+            self.checks.append(Check(member, probe, dep.health_interval_s))
+        return member
+
+    async def chain(self, entry: ModelEntry) -> DeploymentChain:
+        members = [await self.member(entry, i, d) for i, d in enumerate(entry.resolved_deployments())]
+        return DeploymentChain(entry.name, members, entry.retry)

@@ -1,0 +1,200 @@
+"""All deployments of one public model, as one Engine: balancing, fallback, retries, breakers.
+
+An attempt goes to the deployment ``balancer.select`` picks. Until its first event nothing has
+reached the client, so a failure there is handled inside:
+
+- the request's own fault (invalid parameter, prompt too long, content filtered) is raised to
+  the client as it is: another deployment would refuse it too;
+- any other failure counts against the deployment (its breaker; a Retry-After cools it down)
+  and the next untried deployment gets the request at once: a fallback, free of charge;
+- once every deployment has failed this round, another round may start after a jittered
+  backoff (or the upstream's Retry-After, if it is at most ``max_wait_s``), up to ``retries``
+  rounds, each taken from the model's retry budget.
+
+After the first event the answer is committed: a failure then ends the stream with
+``Finish("network_error")`` and the error raised, which the client sees in-band. Closing the
+stream early (the client left) closes the deployment's stream and counts as nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from glmserve.deployment_config import RetryPolicy
+from glmserve.deployments.balancer import select
+from glmserve.deployments.budget import RetryBudget, backoff
+from glmserve.deployments.member import Member
+from glmserve.engines.base import Event, Finish, Generation
+from glmserve.errors import (
+    GlmError,
+    InvalidRequest,
+    RateLimited,
+    Unavailable,
+    UpstreamError,
+)
+
+DEFAULT_COOLDOWN_S = 1.0
+
+
+def _counts_against(exc: GlmError) -> bool:
+    """A failure of the deployment, not of the request (which any deployment would refuse)."""
+    return not isinstance(exc, InvalidRequest)
+
+
+class DeploymentChain:
+    def __init__(
+        self,
+        name: str,
+        members: list[Member],
+        policy: RetryPolicy,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        rand: Callable[[], float] = random.random,
+    ):
+        self.name = name
+        self.members = members
+        self.policy = policy
+        self.budget = RetryBudget(policy.budget_ratio, policy.budget_min, policy.budget_window_s, clock)
+        self._tiers = [[m for m in members if m.priority == p] for p in sorted({m.priority for m in members})]
+        self._clock, self._sleep, self._rand = clock, sleep, rand
+
+    async def stream(self, generation: Generation) -> AsyncIterator[Event]:
+        self.budget.record_request()
+        member, events, first = await self._first_event(generation)
+        outcome = "left"
+        try:
+            yield first
+            async for event in events:
+                yield event
+            outcome = "ok"
+        except GlmError as exc:
+            outcome = "failed"
+            self._failed(member, exc)
+            yield Finish("network_error")
+            raise
+        finally:
+            member.in_flight -= 1
+            if outcome == "left":
+                member.breaker.release()
+            await events.aclose()  # type: ignore[attr-defined]
+
+    async def _first_event(self, gen: Generation) -> tuple[Member, AsyncIterator[Event], Event]:
+        tried: set[Member] = set()
+        dead: set[Member] = set()  # permanent failures: not worth another round
+        last: GlmError | None = None
+        rounds = waited = 0
+        while True:
+            member = select(self._tiers, self._clock(), tried | dead)
+            if member is None:
+                if not tried and waited == 0 and (pause := self._short_cooldown()) is not None:
+                    waited += 1
+                    await self._sleep(pause)
+                    continue
+                if not tried:
+                    raise last or self._unavailable()
+                pause = self._next_round(rounds, last, dead)
+                if pause is None:
+                    raise last or self._unavailable()
+                await self._sleep(pause)
+                rounds, tried = rounds + 1, set()
+                continue
+            tried.add(member)
+            try:
+                return await self._attempt(member, gen)
+            except GlmError as exc:
+                if not _counts_against(exc):
+                    raise
+                last = exc
+                if isinstance(exc, UpstreamError) and exc.permanent:
+                    dead.add(member)
+
+    async def _attempt(self, member: Member, gen: Generation) -> tuple[Member, AsyncIterator[Event], Event]:
+        member.start(self._clock())
+        events = member.engine.stream(gen)
+        try:
+            first = await anext(events)
+        except StopAsyncIteration:
+            member.in_flight -= 1
+            exc = UpstreamError(f"deployment {member.label} ended its answer without any output")
+            self._failed(member, exc)
+            raise exc from None
+        except GlmError as exc:
+            member.in_flight -= 1
+            await events.aclose()  # type: ignore[attr-defined]
+            if _counts_against(exc):
+                self._failed(member, exc)
+            else:
+                member.breaker.release()
+            raise
+        except BaseException:
+            member.in_flight -= 1
+            member.breaker.release()
+            raise
+        member.breaker.success()
+        return member, events, first
+
+    def _failed(self, member: Member, exc: GlmError) -> None:
+        now = self._clock()
+        member.counts["failures"] += 1
+        if isinstance(exc, RateLimited):  # overloaded, not broken: wait, don't trip the breaker
+            member.breaker.release()
+            member.cool_down(now + (exc.retry_after or DEFAULT_COOLDOWN_S))
+            return
+        if exc.retry_after:
+            member.cool_down(now + exc.retry_after)
+        member.breaker.failure(now)
+
+    def _next_round(self, rounds: int, last: GlmError | None, dead: set[Member]) -> float | None:
+        """Seconds to wait before another round, or None when there is none to be had."""
+        if last is None or rounds >= self.policy.retries or len(dead) == len(self.members):
+            return None
+        pause = backoff(rounds, self.policy.backoff_s, self.policy.backoff_max_s, self._rand())
+        if last.retry_after is not None:
+            if last.retry_after > self.policy.max_wait_s:
+                return None
+            pause = max(pause, float(last.retry_after))
+        if not self.budget.try_spend():
+            return None
+        return pause
+
+    def _cooling(self, now: float) -> list[float]:
+        """Seconds until each deployment that is only waiting out a Retry-After may be used."""
+        return [
+            m.cooldown_until - now
+            for m in self.members
+            if m.cooldown_until > now and m.breaker.available(now) and not m.saturated()
+        ]
+
+    def _short_cooldown(self) -> float | None:
+        """Every usable deployment is waiting out a Retry-After that ends soon: wait with it."""
+        cooling = self._cooling(self._clock())
+        return min(cooling) if cooling and min(cooling) <= self.policy.max_wait_s else None
+
+    def _unavailable(self) -> GlmError:
+        now = self._clock()
+        if all(m.saturated() for m in self.members):
+            busy = f"every deployment of model '{self.name}' is at its concurrency limit"
+            return RateLimited(busy, retry_after=1)
+        if cooling := self._cooling(now):
+            after = max(1, math.ceil(min(cooling)))
+            return RateLimited(f"the deployments of model '{self.name}' are rate limited", retry_after=after)
+        opens = [m.breaker.open_until - now for m in self.members if not m.breaker.available(now)]
+        after = max(1, math.ceil(min(opens))) if opens else 1
+        return Unavailable(f"no deployment of model '{self.name}' is available right now", retry_after=after)
+
+    def status(self) -> list[dict[str, Any]]:
+        now = self._clock()
+        return [{"model": self.name, **m.status(now)} for m in self.members]
+
+    @property
+    def in_flight(self) -> int:
+        return sum(m.in_flight for m in self.members)
+
+    async def close(self) -> None:
+        """The members' engines are shared and closed by the router."""

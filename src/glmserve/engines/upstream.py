@@ -1,0 +1,246 @@
+"""An OpenAI-compatible HTTP upstream (vLLM, SGLang, llama-server, Ollama, Zhipu, OpenAI) as an Engine.
+
+One pooled keep-alive ``aiohttp`` session per upstream (measured against httpx on this path:
+``bench/upstream_clients.py``). Each generation is one streamed ``POST .../chat/completions``:
+
+- timeouts: ``connect``; ``first_byte``, from sending the request to the first event; and
+  ``between_chunks`` once events flow. Time the consumer spends elsewhere is not counted;
+- redirects are not followed (so no credential follows one); proxies and .netrc are ignored;
+- every failure becomes a ``GlmError`` (see ``upstream_errors``): before the first event it is
+  raised as is, so the deployment chain can retry; after it, the chain reports it in-band;
+- closing the iterator (client gone) closes the upstream connection at once and synchronously,
+  so it also happens while the task is being cancelled.
+
+A response that is not an event stream is read whole: an error (Zhipu answers errors with HTTP
+200) or a whole completion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+
+import aiohttp
+import orjson
+
+from glmserve.deployment_config import Deployment
+from glmserve.engines import upstream_errors
+from glmserve.engines.base import Event, Generation
+from glmserve.engines.sse_reader import SseDecoder, SseTooLarge
+from glmserve.engines.upstream_events import ChunkMapper, completion_events
+from glmserve.engines.upstream_request import credential, request_body
+from glmserve.errors import GlmError, UpstreamError, UpstreamTimeout
+
+log = logging.getLogger("glmserve.upstream")
+MAX_JSON_BODY = 32 * 1024 * 1024
+MAX_ERROR_BODY = 64 * 1024
+DRAIN_S = 1.0
+USER_AGENT = "glmserve"
+
+
+class UpstreamEngine:
+    def __init__(self, label: str, deployment: Deployment, model: str, key: str | None):
+        assert deployment.base_url is not None
+        self.name = label
+        self.kind = deployment.kind
+        self.model = model
+        root = deployment.base_url.rstrip("/")
+        self._url = f"{root}/chat/completions"
+        self._health_url = f"{root}/{deployment.health_path.lstrip('/')}" if deployment.health_path else None
+        self._timeouts = deployment.timeouts
+        self._pool_size = deployment.max_concurrency or 256
+        self._credential: Callable[[], str | None] = credential(deployment.kind, key, deployment.auth)
+        self._session: aiohttp.ClientSession | None = None
+        self.in_flight = 0
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=self._pool_size, keepalive_timeout=30, ttl_dns_cache=300)
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=self._timeouts.connect),
+                trust_env=False,
+                auto_decompress=True,
+            )
+        return self._session
+
+    def _headers(self, accept: str) -> dict[str, str]:
+        headers = {"content-type": "application/json", "accept": accept, "user-agent": USER_AGENT}
+        if token := self._credential():
+            headers["authorization"] = f"Bearer {token}"
+        return headers
+
+    async def stream(self, generation: Generation) -> AsyncIterator[Event]:
+        body = orjson.dumps(request_body(generation, self.kind, self.model))
+        loop = asyncio.get_running_loop()
+        first_deadline = loop.time() + self._timeouts.connect + self._timeouts.first_byte
+        response: aiohttp.ClientResponse | None = None
+        self.in_flight += 1
+        try:
+            response = await self._send(body, first_deadline)
+            if response.status != 200:
+                raise await self._error(response)
+            if "text/event-stream" not in response.headers.get("content-type", ""):
+                for event in await self._whole(response, first_deadline):
+                    yield event
+                return
+            async for event in self._events(response, first_deadline):
+                yield event
+        except (aiohttp.ClientError, OSError) as exc:
+            if isinstance(exc, TimeoutError):
+                raise UpstreamTimeout(f"deployment {self.name}: connect timed out") from None
+            raise UpstreamError(f"deployment {self.name}: {_describe(exc)}") from None
+        finally:
+            self.in_flight -= 1
+            if response is not None:
+                response.close()  # a no-op once released to the pool; else drops the connection
+
+    async def _send(self, body: bytes, deadline: float) -> aiohttp.ClientResponse:
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await self._client().post(
+                    self._url, data=body, headers=self._headers("text/event-stream"), allow_redirects=False
+                )
+        except TimeoutError:
+            raise UpstreamTimeout(self._silence(started=False)) from None
+
+    async def _error(self, response: aiohttp.ClientResponse) -> GlmError:
+        try:
+            async with asyncio.timeout(self._timeouts.between_chunks):
+                raw = await _read_body(response, MAX_ERROR_BODY, truncate=True)
+        except TimeoutError:
+            raw = b""
+        error = upstream_errors.from_response(response.status, raw, response.headers, self.name)
+        log.warning("deployment %s answered HTTP %s: %s", self.name, response.status, error.message)
+        return error
+
+    async def _whole(self, response: aiohttp.ClientResponse, deadline: float) -> list[Event]:
+        try:
+            async with asyncio.timeout_at(deadline):
+                raw = await _read_body(response, MAX_JSON_BODY)
+        except TimeoutError:
+            raise UpstreamTimeout(f"deployment {self.name} did not finish its answer in time") from None
+        try:
+            payload = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise UpstreamError(f"deployment {self.name} answered with invalid JSON") from None
+        if (error := upstream_errors.error_in(payload)) is not None:
+            raise upstream_errors.from_error(error, 200, self.name)
+        try:
+            return completion_events(payload)
+        except (ValueError, AttributeError):
+            raise UpstreamError(f"deployment {self.name} answered with no completion") from None
+
+    async def _events(self, response: aiohttp.ClientResponse, deadline: float) -> AsyncIterator[Event]:
+        loop = asyncio.get_running_loop()
+        decoder, mapper = SseDecoder(), ChunkMapper()
+        content = response.content
+        started = done = False
+        while not done:
+            try:
+                async with asyncio.timeout_at(deadline if not started else loop.time() + self._between):
+                    block = await content.readany()
+            except TimeoutError:
+                raise UpstreamTimeout(self._silence(started)) from None
+            if not block:
+                break
+            for event in self._decode(decoder, mapper, block):
+                if event is None:
+                    done = True
+                    break
+                if isinstance(event, GlmError):
+                    raise event
+                started = True
+                yield event
+        if not done and mapper.finish is None:
+            raise UpstreamError(f"deployment {self.name} closed the stream before it finished")
+        for event in mapper.end():
+            yield event
+        await self._drain(response)
+
+    @property
+    def _between(self) -> float:
+        return self._timeouts.between_chunks
+
+    def _silence(self, started: bool) -> str:
+        if started:
+            return f"deployment {self.name} went silent for {self._between:g}s mid-stream"
+        return f"deployment {self.name} sent no event within its first_byte timeout"
+
+    def _decode(
+        self, decoder: SseDecoder, mapper: ChunkMapper, block: bytes
+    ) -> list[Event | GlmError | None]:
+        """Events of one block, then the error that ended it, if any; ``None`` marks ``[DONE]``.
+
+        Events before an error in the same block still count as delivered before it.
+        """
+        out: list[Event | GlmError | None] = []
+        try:
+            for sse in decoder.feed(block):
+                if sse.data == b"[DONE]":
+                    out.append(None)
+                    return out
+                payload = orjson.loads(sse.data)
+                error = upstream_errors.error_in(payload)
+                if error is not None or sse.event == "error":
+                    out.append(upstream_errors.from_error(error or {}, 200, self.name))
+                    return out
+                out += mapper.chunk(payload)
+        except (orjson.JSONDecodeError, SseTooLarge, ValueError) as exc:
+            out.append(UpstreamError(f"deployment {self.name} sent a malformed event: {exc}"))
+        return out
+
+    async def _drain(self, response: aiohttp.ClientResponse) -> None:
+        """Read to the end after ``[DONE]`` so the connection goes back to the pool."""
+        if response.content.at_eof():
+            response.release()
+            return
+        try:
+            async with asyncio.timeout(DRAIN_S):
+                while await response.content.readany():
+                    pass
+            response.release()
+        except (TimeoutError, aiohttp.ClientError, OSError):
+            response.close()
+
+    async def probe(self) -> bool:
+        """One active health check: GET the health path (``models`` by default)."""
+        if self._health_url is None:
+            return True
+        try:
+            async with asyncio.timeout(self._timeouts.connect + 5):
+                async with self._client().get(
+                    self._health_url, headers=self._headers("application/json"), allow_redirects=False
+                ) as response:
+                    await response.read()
+                    return response.status < 300
+        except (TimeoutError, aiohttp.ClientError, OSError):
+            return False
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+async def _read_body(response: aiohttp.ClientResponse, limit: int, truncate: bool = False) -> bytes:
+    parts: list[bytes] = []
+    size = 0
+    while block := await response.content.readany():
+        parts.append(block)
+        size += len(block)
+        if size > limit:
+            if truncate:
+                break
+            raise UpstreamError(f"an upstream answer exceeded {limit} bytes")
+    return b"".join(parts)[:limit]
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"cannot connect ({exc.os_error.strerror or type(exc.os_error).__name__})"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "the upstream closed the connection"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "the upstream broke off its answer"
+    return f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,210 @@
+"""Each chat request's accounting: admission (``Limits``), its usage row, its metrics.
+
+``Metering.admit`` runs before any engine work and returns a ``Meter``. The meter watches the
+request's event stream (``Meter.watch`` wraps the engine's events): the first event is the time
+to first token, the ``Usage`` event gives the tokens. When the events end, the meter commits
+the request's usage row (settling its budget hold) and gives back its limiter lease *before*
+the caller sends the last bytes (``[DONE]``, or the JSON body), so a completed response always
+has its row, and a client that sends its next request at once finds its slot free. A request
+that fails records its error; one whose client left records 499 in the background.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable
+from typing import TYPE_CHECKING
+
+import orjson
+from fastapi.responses import Response, StreamingResponse
+
+from glmserve.auth import Principal
+from glmserve.engines.base import Event, Text, Usage
+from glmserve.errors import GlmError
+from glmserve.limits import Limits, Ticket, worst_case_tokens
+from glmserve.metrics import Metrics
+from glmserve.protocol.chat import ChatCompletionRequest
+from glmserve.store.usage import UsageRow
+from glmserve.usage_recorder import UsageRecorder
+
+if TYPE_CHECKING:
+    from glmserve.routing import ModelRouter
+
+log = logging.getLogger("glmserve.metering")
+CLIENT_GONE = 499
+_MODEL_CHARS = 128
+
+
+class Metering:
+    def __init__(
+        self,
+        limits: Limits,
+        recorder: UsageRecorder,
+        metrics: Metrics,
+        router: ModelRouter,
+        *,
+        store_content: bool = False,
+    ) -> None:
+        self.limits = limits
+        self.recorder = recorder
+        self.metrics = metrics
+        self._router = router
+        self._store_content = store_content
+
+    async def admit(self, principal: Principal, req: ChatCompletionRequest, request_id: str) -> Meter:
+        """Check the key's limits for ``req``; raise the client's error or return its meter."""
+        meter = Meter(self, principal, req, request_id)
+        try:
+            route = self._router.resolve(req.model)
+            meter.deployment = route.engine.name
+            tokens = worst_case_tokens(req, route.context_window)
+            meter.ticket = await self.limits.admit(principal, req.model, tokens)
+        except GlmError as exc:
+            meter.finish_later(exc.status, exc.code, admitted=False)
+            raise
+        self.metrics.in_flight.inc()
+        return meter
+
+    def observe(self, row: UsageRow, *, admitted: bool) -> None:
+        model = row.model if row.model in self._router.names else "-"
+        m = self.metrics
+        m.requests.labels(model, str(row.status), row.error_code or "-").inc()
+        if admitted:
+            m.in_flight.dec()
+            m.latency.labels(model).observe(row.latency_ms / 1000)
+        if row.ttft_ms is not None:
+            m.ttft.labels(model).observe(row.ttft_ms / 1000)
+        for kind in ("prompt", "completion", "reasoning", "cached"):
+            count = getattr(row, f"{kind}_tokens")
+            if count:
+                m.tokens.labels(model, kind).inc(count)
+
+    def content(self, req: ChatCompletionRequest) -> str | None:
+        if not self._store_content:
+            return None
+        return orjson.dumps([m.model_dump(exclude_none=True) for m in req.messages]).decode()
+
+    @property
+    def keeps_content(self) -> bool:
+        return self._store_content
+
+
+class Meter:
+    def __init__(
+        self, owner: Metering, principal: Principal, req: ChatCompletionRequest, request_id: str
+    ) -> None:
+        self._owner = owner
+        self._principal = principal
+        self._req = req
+        self._request_id = request_id
+        self.deployment: str | None = None
+        self.ticket = Ticket()
+        self._created_at = time.time()
+        self._started = time.monotonic()
+        self._first_at: float | None = None
+        self._usage: Usage | None = None
+        self._text: list[str] = []
+        self._finished = False
+
+    async def watch(self, events: AsyncIterator[Event]) -> AsyncIterator[Event]:
+        """``events``, unchanged; the row is committed after the last one, before the caller ends."""
+        try:
+            async for ev in events:
+                self._see(ev)
+                yield ev
+        except GlmError as exc:
+            await self.finish(exc.status, exc.code, strict=False)
+            raise
+        except BaseException:  # the client left (GeneratorExit) or the task was cancelled
+            self.finish_later(CLIENT_GONE, None)
+            raise
+        finally:
+            await events.aclose()  # type: ignore[attr-defined]
+        await self.finish(200, None)
+
+    async def respond(self, work: Awaitable[Response]) -> Response:
+        """Await the service's response; account for failures the event stream never saw."""
+        try:
+            response = await work
+        except GlmError as exc:
+            await self.finish(exc.status, exc.code, strict=False)
+            raise
+        except BaseException:
+            self.finish_later(CLIENT_GONE, None)
+            raise
+        if not isinstance(response, StreamingResponse):
+            self.finish_later(response.status_code, None)  # a no-op once the events ended
+        response.headers.update(self.ticket.headers)
+        return response
+
+    async def finish(self, status: int, code: str | None, *, strict: bool = True) -> None:
+        """Record the request and give back its lease; ``strict``: raise if the row is lost."""
+        row = self._claim(status, code, admitted=True)
+        if row is not None:
+            await self._commit(row, strict)
+
+    def finish_later(self, status: int, code: str | None, *, admitted: bool = True) -> None:
+        row = self._claim(status, code, admitted=admitted)
+        if row is not None:
+            self._owner.recorder.spawn(self._commit(row, strict=False))
+
+    def _see(self, ev: Event) -> None:
+        if self._first_at is None:
+            self._first_at = time.monotonic()
+        if isinstance(ev, Usage):
+            self._usage = ev
+        elif isinstance(ev, Text) and self._owner.keeps_content:
+            self._text.append(ev.delta)
+
+    def _claim(self, status: int, code: str | None, *, admitted: bool) -> UsageRow | None:
+        if self._finished:
+            return None
+        self._finished = True
+        row = self._row(status, code)
+        self._owner.observe(row, admitted=admitted)
+        return row
+
+    async def _commit(self, row: UsageRow, strict: bool) -> None:
+        written = self._owner.recorder.submit(row)
+        released = asyncio.ensure_future(self._release(row))
+        try:
+            await asyncio.shield(released)
+            await asyncio.shield(written)
+        except GlmError:
+            if strict:
+                raise
+            log.warning("usage row of request %s not recorded", self._request_id)
+
+    async def _release(self, row: UsageRow) -> None:
+        used = row.total_tokens if self._usage is not None or self._first_at is None else None
+        try:
+            await self._owner.limits.release(self.ticket, used)
+        except GlmError as exc:  # the lease expires on its own
+            log.warning("could not release a rate-limit lease: %s", exc.message)
+
+    def _row(self, status: int, code: str | None) -> UsageRow:
+        usage, now = self._usage, time.monotonic()
+        keep = self._owner.keeps_content
+        return UsageRow(
+            id=secrets.token_hex(16),
+            created_at=self._created_at,
+            key_id=self._principal.key_id,
+            model=self._req.model[:_MODEL_CHARS],
+            deployment=self.deployment,
+            request_id=self._request_id,
+            stream=bool(self._req.stream),
+            status=status,
+            error_code=code,
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            reasoning_tokens=usage.reasoning_tokens if usage else 0,
+            cached_tokens=usage.cached_tokens if usage else 0,
+            latency_ms=round((now - self._started) * 1000, 3),
+            ttft_ms=None if self._first_at is None else round((self._first_at - self._started) * 1000, 3),
+            prompt=self._owner.content(self._req) if keep else None,
+            output="".join(self._text) if keep else None,
+            hold=self.ticket.hold,
+        )

@@ -1,0 +1,97 @@
+"""Prometheus metrics, in a registry of their own per app (never the global default one).
+
+Counters and histograms are updated as requests finish; the engines' and deployments' live
+state (in flight, queue depth, upstream failures, breaker state) is read at scrape time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import Collector
+
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160, 320)
+TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+BREAKER_STATES = {"closed": 0, "half_open": 1, "open": 2}
+
+
+class EngineTable(Protocol):
+    """What the collector reads from the model router."""
+
+    @property
+    def engines(self) -> list[Any]: ...
+
+    def deployment_status(self) -> list[dict[str, Any]]: ...
+
+
+class _LiveState(Collector):
+    def __init__(self) -> None:
+        self.table: EngineTable | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        in_flight = GaugeMetricFamily(
+            "glmserve_engine_in_flight", "Generations running in an engine", labels=["engine"]
+        )
+        waiting = GaugeMetricFamily(
+            "glmserve_engine_queue_depth", "Requests waiting for an engine slot", labels=["engine"]
+        )
+        failures = CounterMetricFamily(
+            "glmserve_upstream_errors", "Failed attempts per deployment", labels=["model", "deployment"]
+        )
+        breaker = GaugeMetricFamily(
+            "glmserve_breaker_state",
+            "Circuit breaker per deployment: 0 closed, 1 half-open, 2 open",
+            labels=["model", "deployment"],
+        )
+        if self.table is not None:
+            for engine in self.table.engines:
+                in_flight.add_metric([engine.name], getattr(engine, "in_flight", 0))
+                waiting.add_metric([engine.name], getattr(engine, "waiting", 0))
+            for row in self.table.deployment_status():
+                labels = [str(row["model"]), str(row["deployment"])]
+                failures.add_metric(labels, row["failures"])
+                breaker.add_metric(labels, BREAKER_STATES.get(str(row["breaker"]), 0))
+        yield from (in_flight, waiting, failures, breaker)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        reg = self.registry
+        self.requests = Counter(
+            "glmserve_requests", "Chat requests by model, HTTP status and Zhipu code",
+            ["model", "status", "code"], registry=reg,
+        )  # fmt: skip
+        self.tokens = Counter(
+            "glmserve_tokens", "Tokens by model and kind (prompt, completion, reasoning, cached)",
+            ["model", "kind"], registry=reg,
+        )  # fmt: skip
+        self.ttft = Histogram(
+            "glmserve_time_to_first_token_seconds", "Time from admission to the first event",
+            ["model"], buckets=TTFT_BUCKETS, registry=reg,
+        )  # fmt: skip
+        self.latency = Histogram(
+            "glmserve_request_duration_seconds", "Time from admission to the answer's end",
+            ["model"], buckets=LATENCY_BUCKETS, registry=reg,
+        )  # fmt: skip
+        self.in_flight = Gauge("glmserve_requests_in_flight", "Chat requests being answered", registry=reg)
+        self.http = Counter(
+            "glmserve_http_requests", "HTTP requests by method, route and status",
+            ["method", "route", "status"], registry=reg,
+        )  # fmt: skip
+        self.usage_write_errors = Counter(
+            "glmserve_usage_write_errors", "Usage batches the database refused", registry=reg
+        )
+        self._live = _LiveState()
+        reg.register(self._live)
+
+    def watch(self, table: EngineTable | None) -> None:
+        """Read engine and deployment state from ``table`` at each scrape (None: stop)."""
+        self._live.table = table
+
+    def render(self) -> tuple[bytes, str]:
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,70 @@
+"""``glmserve models``: the model table as text, with each deployment's health checked now.
+
+Upstreams are probed once (their health path, ``models`` by default) with the configured key;
+an embedded deployment is "ready" when its GGUF is on disk. Nothing is loaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Mapping
+
+from glmserve.deployment_config import Deployment
+from glmserve.deployments.build import upstream_key
+from glmserve.engines.llamacpp.models import default_model_path
+from glmserve.engines.upstream import UpstreamEngine
+from glmserve.settings import ModelEntry, Settings
+
+HEADER = f"{'MODEL':20}  {'#':>2}  {'KIND':8}  {'PRI':>3}  {'WEIGHT':>6}  {'TARGET':48}  HEALTH"
+
+
+def _target(entry: ModelEntry, dep: Deployment) -> str:
+    if dep.is_upstream:
+        return f"{dep.base_url} ({dep.model or entry.name})"
+    return str(dep.gguf) if dep.gguf else "packaged Qwen2.5-Coder-0.5B-Instruct"
+
+
+async def _health(
+    settings: Settings, entry: ModelEntry, index: int, dep: Deployment, env: Mapping[str, str]
+) -> str:
+    if not dep.is_upstream:
+        path = dep.gguf or default_model_path(settings.data_dir)
+        if path.is_file():
+            return "ready"
+        return "assembled on first serve" if dep.gguf is None else "missing GGUF"
+    try:
+        key = upstream_key(entry, index, dep, env)
+    except ValueError:
+        return f"no key: ${dep.api_key_env} is not set"
+    engine = UpstreamEngine(f"{entry.name}#{index}", dep, dep.model or entry.name, key)
+    started = time.perf_counter()
+    try:
+        ok = await engine.probe()
+    finally:
+        await engine.close()
+    elapsed = (time.perf_counter() - started) * 1000
+    return f"up ({elapsed:.0f} ms)" if ok else "DOWN"
+
+
+async def render(settings: Settings, check: bool = True, env: Mapping[str, str] | None = None) -> list[str]:
+    env = os.environ if env is None else env
+    rows = [(e, i, d) for e in settings.models for i, d in enumerate(e.resolved_deployments())]
+    if check:
+        health = await asyncio.gather(*(_health(settings, e, i, d, env) for e, i, d in rows))
+    else:
+        health = ["-"] * len(rows)
+    lines = [HEADER]
+    for (entry, index, dep), state in zip(rows, health, strict=True):
+        name = entry.name if index == 0 else ""
+        lines.append(
+            f"{name:20}  {index:>2}  {dep.kind:8}  {dep.priority:>3}  {dep.weight:>6g}  "
+            f"{_target(entry, dep):48}  {state}"
+        )
+    names = {e.name for e in settings.models}
+    aliases = {**settings.aliases, **{a: e.name for e in settings.models for a in e.aliases}}
+    for alias, target in aliases.items():
+        status = "" if target in names else " (not configured)"
+        lines.append(f"{alias:20}  alias of {target}{status}")
+    return lines

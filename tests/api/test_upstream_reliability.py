@@ -1,0 +1,262 @@
+"""Reliability of a gateway model: breaker, balancing, retry budget, Retry-After, health checks,
+concurrency limits, fallback to the embedded model; and what each upstream kind is sent."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from openai import OpenAI
+
+from .fake_upstream import ANSWER, FakeUpstream
+from .server_process import GlmServe, free_port
+from .sse import assert_chunk_sequence, post_stream
+from .upstream_gateway import UPSTREAM_KEY_ENV, start_gateway
+
+ZHIPU_KEY = "0123456789abcdef0123456789abcdef.UpstreamSecret16"
+FAST = {"connect": 1.0, "first_byte": 3.0, "between_chunks": 3.0}
+
+
+def up(url: str, model: str, **extra: Any) -> dict[str, Any]:
+    base = {"kind": "openai", "base_url": url, "model": model, "timeouts": FAST, "health_interval_s": 0}
+    return base | extra
+
+
+def models(fake: FakeUpstream, server: GlmServe) -> dict[str, dict[str, Any]]:
+    url = fake.base_url
+    closed = f"http://127.0.0.1:{free_port()}/v1"
+    return {
+        "brk": {
+            "retry": {"retries": 0},
+            "breaker": {"failures": 2, "cooldown_s": 1.0},
+            "deployments": [up(url, "brk-up")],
+        },
+        "bal": {"deployments": [up(url, "bal-a", weight=3), up(url, "bal-b", weight=1)]},
+        "outage": {
+            "retry": {
+                "retries": 3,
+                "budget_ratio": 0.1,
+                "budget_min": 2,
+                "budget_window_s": 120,  # the whole test falls in one window, however slow the machine
+                "backoff_s": 0.01,
+                "backoff_max_s": 0.02,
+            },
+            "breaker": {"failures": 0},
+            "deployments": [up(url, "status:503"), up(url, "status:503")],
+        },
+        "ra": {"deployments": [up(url, "r429")]},
+        "ra-long": {"deployments": [up(url, "r429long")]},
+        "mc": {"deployments": [up(url, "slow:1.5", max_concurrency=1)]},
+        "hc": {
+            "deployments": [
+                up(url, "hc-a", health_path="health/a", health_interval_s=0.2),
+                up(url, "hc-b", health_path="health/b", health_interval_s=0.2),
+            ]
+        },
+        "zj": {
+            "deployments": [up(url, "zhipu_ok", kind="zhipu", auth="jwt", api_key_env=UPSTREAM_KEY_ENV)],
+        },
+        "vr": {"deployments": [up(url, "vllm_reasoning", kind="vllm")]},
+        "whole": {"deployments": [up(url, "ignore_stream", kind="llamacpp")]},
+        "tools": {"deployments": [up(url, "tooling", kind="sglang")]},
+        "to-embedded": {
+            "deployments": [up(closed, "x"), {"kind": "embedded", "gguf": server.model_path, "priority": 1}],
+        },
+    }
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeUpstream]:
+    upstream = FakeUpstream(chunks=10).start()
+    yield upstream
+    upstream.stop()
+
+
+@pytest.fixture(scope="module")
+def gateway(
+    fake: FakeUpstream, server: GlmServe, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GlmServe]:
+    started = start_gateway(tmp_path_factory.mktemp("reliability"), models(fake, server), ZHIPU_KEY)
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def gw(gateway: GlmServe, fake: FakeUpstream) -> Iterator[httpx.Client]:
+    headers = {"Authorization": f"Bearer {gateway.api_key}"}
+    with httpx.Client(base_url=gateway.paas_url, headers=headers, timeout=60) as client:
+        yield client
+    assert fake.wait_idle(5), "an upstream request was left open"
+
+
+def ask(model: str, **extra: Any) -> dict[str, Any]:
+    return {"model": model, "messages": [{"role": "user", "content": "say hello"}], **extra}
+
+
+def deployments(gateway: GlmServe, model: str) -> list[dict[str, Any]]:
+    return [d for d in gateway.health()["deployments"] if d["model"] == model]
+
+
+def test_breaker_opens_after_consecutive_failures_and_recovers(
+    gw: httpx.Client, gateway: GlmServe, fake: FakeUpstream
+) -> None:
+    fake.set_default("brk-up", "status:500")
+    assert [gw.post("chat/completions", json=ask("brk")).status_code for _ in range(2)] == [502, 502]
+    shed = gw.post("chat/completions", json=ask("brk"))
+    assert shed.status_code == 503 and shed.headers["retry-after"] == "1"
+    assert len(fake.requests_for("brk-up")) == 2, "an open breaker sends nothing upstream"
+    assert deployments(gateway, "brk")[0]["breaker"] == "open"
+
+    fake.set_default("brk-up", None)
+    time.sleep(1.1)
+    assert gw.post("chat/completions", json=ask("brk")).status_code == 200
+    assert deployments(gateway, "brk")[0]["breaker"] == "closed"
+    assert len(fake.requests_for("brk-up")) == 3
+
+
+def test_balancing_spreads_load_by_weight(gw: httpx.Client, fake: FakeUpstream) -> None:
+    for _ in range(40):
+        assert gw.post("chat/completions", json=ask("bal")).status_code == 200
+    assert (len(fake.requests_for("bal-a")), len(fake.requests_for("bal-b"))) == (30, 10)
+
+    fake.set_default("bal-a", "slow:0.2")
+    fake.set_default("bal-b", "slow:0.2")
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(lambda _: gw.post("chat/completions", json=ask("bal")).status_code, range(40)))
+    assert codes == [200] * 40
+    a, b = len(fake.requests_for("bal-a")) - 30, len(fake.requests_for("bal-b")) - 10
+    assert 0.6 <= a / (a + b) <= 0.9, (a, b)
+
+
+def test_full_outage_never_retries_beyond_the_budget(gw: httpx.Client, fake: FakeUpstream) -> None:
+    requests = 40
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: gw.post("chat/completions", json=ask("outage")), range(requests)))
+    assert {a.status_code for a in answers} == {503}
+    assert {a.json()["error"]["code"] for a in answers} == {"1305"}
+    attempts = len(fake.requests_for("status:503"))
+    first_rounds = 2 * requests  # every request tries both deployments once (fallback)
+    budget = max(2, int(0.1 * requests))  # retry rounds allowed: budget_min, or the ratio of requests
+    retry_rounds = (attempts - first_rounds) / 2  # a retry round tries both deployments again
+    assert 0 < retry_rounds <= budget, attempts
+
+
+def test_short_retry_after_is_waited_out(gw: httpx.Client, fake: FakeUpstream) -> None:
+    fake.script("r429", ["status:429:1"])
+    response = gw.post("chat/completions", json=ask("ra"))
+    assert response.status_code == 200, response.text
+    first, second = fake.requests_for("r429")
+    assert second.started - first.started >= 0.9
+
+
+def test_long_retry_after_goes_back_to_the_client(gw: httpx.Client, fake: FakeUpstream) -> None:
+    fake.script("r429long", ["status:429:30"])
+    response = gw.post("chat/completions", json=ask("ra-long"))
+    assert response.status_code == 429 and response.headers["retry-after"] == "30"
+    again = gw.post("chat/completions", json=ask("ra-long"))
+    assert again.status_code == 429 and 25 <= int(again.headers["retry-after"]) <= 30
+    assert len(fake.requests_for("r429long")) == 1, "no request goes upstream before Retry-After"
+
+
+def test_max_concurrency_sheds_with_429(gw: httpx.Client) -> None:
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(gw.post, "chat/completions", json=ask("mc"))
+        time.sleep(0.5)
+        second = gw.post("chat/completions", json=ask("mc"))
+        assert second.status_code == 429 and second.json()["error"]["code"] == "1302"
+        assert first.result().status_code == 200
+
+
+def test_failing_health_check_takes_a_deployment_out_and_back(
+    gw: httpx.Client, gateway: GlmServe, fake: FakeUpstream
+) -> None:
+    fake.unhealthy.add("a")
+    deadline = time.monotonic() + 5
+    while deployments(gateway, "hc")[0]["healthy"] is not False and time.monotonic() < deadline:
+        time.sleep(0.05)
+    before = len(fake.requests_for("hc-a"))
+    for _ in range(6):
+        assert gw.post("chat/completions", json=ask("hc")).status_code == 200
+    assert len(fake.requests_for("hc-a")) == before and len(fake.requests_for("hc-b")) >= 6
+
+    fake.unhealthy.clear()
+    deadline = time.monotonic() + 5
+    while deployments(gateway, "hc")[0]["healthy"] is not True and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for _ in range(6):
+        assert gw.post("chat/completions", json=ask("hc")).status_code == 200
+    assert len(fake.requests_for("hc-a")) > before
+    assert fake.health_checks("a") >= 2
+
+
+def test_zhipu_upstream_gets_a_jwt_thinking_and_its_value_ranges(
+    gw: httpx.Client, fake: FakeUpstream
+) -> None:
+    body = ask("zj", temperature=0, thinking={"type": "enabled"})
+    response = gw.post("chat/completions", json=body)
+    assert response.status_code == 200, response.text
+    assert response.json()["usage"]["completion_tokens"] == 10, "Zhipu's usage on the finish chunk is read"
+    record = fake.requests_for("zhipu_ok")[-1]
+    token = record.headers["authorization"].removeprefix("Bearer ")
+    key_id, secret = ZHIPU_KEY.split(".")
+    assert jwt.get_unverified_header(token)["sign_type"] == "SIGN"
+    claims = jwt.decode(token, secret, algorithms=["HS256"], options={"verify_exp": False})
+    assert claims["api_key"] == key_id and claims["exp"] > time.time() * 1000
+    assert record.body["thinking"] == {"type": "enabled"} and "stream_options" not in record.body
+    assert (record.body["temperature"], record.body["do_sample"]) == (0.01, False)
+
+
+def test_vllm_reasoning_field_becomes_reasoning_content(gw: httpx.Client, fake: FakeUpstream) -> None:
+    response = gw.post("chat/completions", json=ask("vr", thinking={"type": "disabled"}))
+    message = response.json()["choices"][0]["message"]
+    assert message["reasoning_content"] == "Let me think." and message["content"] == ANSWER
+    assert fake.requests_for("vllm_reasoning")[-1].body["chat_template_kwargs"] == {"enable_thinking": False}
+
+
+def test_an_upstream_that_ignores_stream_is_read_whole(gw: httpx.Client) -> None:
+    stream = post_stream(gw, ask("whole", stream_options={"include_usage": True}))
+    assert stream.status_code == 200
+    assert_chunk_sequence(stream.chunks, include_usage=True)
+    assert stream.content == ANSWER
+
+
+def test_upstream_tool_calls_reach_the_sdk_as_openai_tool_calls(gateway: GlmServe) -> None:
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
+    sdk = OpenAI(api_key=gateway.api_key, base_url=gateway.paas_url, max_retries=0)
+    reply = sdk.chat.completions.create(
+        model="tools", messages=[{"role": "user", "content": "w?"}], tools=tools
+    )
+    call = reply.choices[0].message.tool_calls[0]  # type: ignore[index]
+    assert reply.choices[0].finish_reason == "tool_calls"
+    assert (call.id, call.function.name, call.function.arguments) == (  # type: ignore[union-attr]
+        "call_fake_0",
+        "get_weather",
+        '{"city": "Beijing"}',
+    )
+    with sdk.chat.completions.stream(
+        model="tools", messages=[{"role": "user", "content": "w?"}], tools=tools
+    ) as s:
+        final = s.get_final_completion()
+    streamed = final.choices[0].message.tool_calls[0]  # type: ignore[index]
+    assert (streamed.id, streamed.function.name, streamed.function.arguments) == (
+        "call_fake_0",
+        "get_weather",
+        '{"city": "Beijing"}',
+    )
+
+
+def test_an_upstream_falls_back_to_the_embedded_model(
+    gw: httpx.Client, gateway: GlmServe, http: httpx.Client
+) -> None:
+    body = ask("to-embedded", temperature=0, max_tokens=8)
+    response = gw.post("chat/completions", json=body)
+    assert response.status_code == 200, response.text
+    direct = http.post("chat/completions", json=body | {"model": "glm-4.6"}).json()
+    assert response.json()["choices"][0]["message"]["content"] == direct["choices"][0]["message"]["content"]
+    upstream, embedded = deployments(gateway, "to-embedded")
+    assert (upstream["failures"], embedded["requests"]) == (1, 1)

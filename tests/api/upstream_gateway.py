@@ -1,0 +1,46 @@
+"""A second glmserve process configured as a gateway in front of upstreams, for the upstream tests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from . import server_process
+from .credentials import new_zhipu_key
+from .server_process import GlmServe
+
+UPSTREAM_KEY_ENV = "GATEWAY_TEST_UPSTREAM_KEY"
+
+
+def toml_value(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, Path):
+        value = str(value)
+    return json.dumps(value)
+
+
+def model_table(models: dict[str, dict[str, Any]]) -> str:
+    """``{public name: {field: value, "deployments": [...]}}`` as the TOML the README documents."""
+    out = []
+    for name, fields in models.items():
+        out.append("[[models]]")
+        out.append(f"name = {toml_value(name)}")
+        out += [f"{key} = {toml_value(value)}" for key, value in fields.items()]
+        out.append("")
+    return "\n".join(out)
+
+
+def start_gateway(
+    tmp: Path, models: dict[str, dict[str, Any]], upstream_key: str, env: dict[str, str] | None = None
+) -> GlmServe:
+    tmp.mkdir(parents=True, exist_ok=True)
+    config = tmp / "gateway.toml"
+    config.write_text(model_table(models), encoding="utf-8")
+    extra_env = {UPSTREAM_KEY_ENV: upstream_key} | (env or {})
+    return server_process.start(
+        tmp / "data", tmp / "gateway.log", new_zhipu_key(), extra_env, ["--config", str(config)]
+    )

@@ -1,0 +1,71 @@
+"""The model table's shape: the documented TOML works; mistakes are refused at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from glmserve.deployment_config import Deployment
+from glmserve.settings import ModelEntry, load_settings
+
+CONFIG = """
+[[models]]
+name = "glm-4.6"
+aliases = ["big"]
+[[models.deployments]]
+kind = "openai"
+base_url = "http://127.0.0.1:9000/v1"
+api_key_env = "UPSTREAM_KEY"
+model = "glm-4.6"
+[[models.deployments]]
+kind = "embedded"
+priority = 1
+
+[[models]]
+name = "local"
+"""
+
+
+def test_documented_shape(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(CONFIG)
+    settings = load_settings(path)
+    first, second = settings.models
+    upstream, fallback = first.resolved_deployments()
+    assert (upstream.kind, upstream.base_url, upstream.api_key_env, upstream.model) == (
+        "openai",
+        "http://127.0.0.1:9000/v1",
+        "UPSTREAM_KEY",
+        "glm-4.6",
+    )
+    assert upstream.weight == 1.0 and upstream.timeouts.connect == 5.0
+    assert fallback.kind == "embedded" and fallback.priority == 1
+    assert first.aliases == ["big"]
+    assert [d.kind for d in second.resolved_deployments()] == ["embedded"]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"kind": "openai"},
+        {"kind": "vllm", "base_url": "ftp://x/v1"},
+        {"kind": "vllm", "base_url": "http://user:pw@x/v1"},
+        {"kind": "vllm", "base_url": "http://x/v1?key=1"},
+        {"kind": "openai", "base_url": "http://x/v1", "api_key_env": "sk-live-123.abc"},
+        {"kind": "embedded", "base_url": "http://x/v1"},
+        {"kind": "ollama", "base_url": "http://x/v1", "gguf": "/m.gguf"},
+        {"kind": "openai", "base_url": "http://x/v1", "weight": 0},
+        {"kind": "openai", "base_url": "http://x/v1", "api_key": "sk-123"},
+        {"kind": "mystery", "base_url": "http://x/v1"},
+    ],
+)
+def test_bad_deployments(fields: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        Deployment.model_validate(fields)
+
+
+def test_gguf_and_deployments_are_exclusive() -> None:
+    with pytest.raises(ValidationError):
+        ModelEntry.model_validate({"name": "x", "gguf": "/m.gguf", "deployments": [{"kind": "embedded"}]})
