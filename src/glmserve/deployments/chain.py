@@ -142,8 +142,8 @@ class DeploymentChain:
     def _failed(self, member: Member, exc: GlmError) -> None:
         now = self._clock()
         member.counts["failures"] += 1
-        if isinstance(exc, RateLimited):  # overloaded, not broken: wait, don't trip the breaker
-            member.breaker.release()
+        if isinstance(exc, RateLimited):  # overloaded, not broken: it answered, so the breaker closes
+            member.breaker.success()
             member.cool_down(now + (exc.retry_after or DEFAULT_COOLDOWN_S))
             return
         if exc.retry_after:
@@ -158,7 +158,9 @@ class DeploymentChain:
         if last.retry_after is not None:
             if last.retry_after > self.policy.max_wait_s:
                 return None
-            pause = max(pause, float(last.retry_after))
+            # The upstream said when to come back: waiting that out is self-limiting, so it does not
+            # draw on the retry budget (which an earlier outage may have spent).
+            return max(pause, float(last.retry_after))
         if not self.budget.try_spend():
             return None
         return pause
