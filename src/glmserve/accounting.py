@@ -55,7 +55,14 @@ async def open_accounting(
     recorder = UsageRecorder(usage, ledger, metrics, settings.usage.retention_days)
     recorder.start()
     limits = Limits(limiter, ledger, settings.limits)
-    metering = Metering(limits, recorder, metrics, router, store_content=settings.usage.store_content)
+    metering = Metering(
+        limits,
+        recorder,
+        metrics,
+        router,
+        store_content=settings.usage.store_content,
+        charge_cache_hits=settings.cache.charge_hits,
+    )
     admin = KeyAdmin(keys, ledger, usage, settings.limits.rotation_grace_s)
     metrics.watch(router)
     return Accounting(limiter, recorder, metering, admin)

@@ -25,6 +25,7 @@ class CacheSettings(BaseModel):
     max_entries: int = Field(1024, ge=1, description="bound of the in-memory LRU")
     scope: Literal["key", "shared"] = Field("key", description="key: each API key has its own cache")
     dedupe: bool = Field(True, description="identical requests in flight share one generation")
+    charge_hits: bool = Field(False, description="count a hit's tokens against budgets and TPM")
     models: dict[str, ModelCachePolicy] = Field(default_factory=dict)
 
     def policy(self, model: str) -> ModelCachePolicy:

@@ -28,7 +28,7 @@ from glmserve.responses import json_response
 from glmserve.routing import ModelRouter, Route
 from glmserve.thinking import think_then_answer
 
-Observer = Callable[[AsyncIterator[Event]], AsyncIterator[Event]]
+Observer = Callable[[AsyncIterator[Event], str | None], AsyncIterator[Event]]
 DEFAULT_TEMPERATURE = 0.6
 DEFAULT_TOP_P = 0.95
 
@@ -129,9 +129,9 @@ class ChatService:
     ) -> Response:
         """``gone`` returns when the client disconnects; work still waiting or running then stops.
 
-        ``observe`` wraps the event stream (usage metering); it runs to its end before the last
-        bytes of the response are produced. ``scope`` (the API key's id) and ``cache_control``
-        (the request's header) steer the response cache.
+        ``observe`` wraps the event stream (usage metering), told the cache's verdict; it runs to
+        its end before the last bytes of the response are produced. ``scope`` (the API key's id)
+        and ``cache_control`` (the request's header) steer the response cache.
         """
         route = self.router.resolve(req.model)
         generation = to_generation(req)
@@ -147,7 +147,7 @@ class ChatService:
             )  # fmt: skip
             events, x_cache = lookup.events, lookup.status
         if observe is not None:
-            events = observe(events)
+            events = observe(events, x_cache)
         try:
             if req.stream:
                 response = await self._stream(events, ChunkEncoder(envelope, req.include_usage), gone)

@@ -47,12 +47,14 @@ class Metering:
         router: ModelRouter,
         *,
         store_content: bool = False,
+        charge_cache_hits: bool = False,
     ) -> None:
         self.limits = limits
         self.recorder = recorder
         self.metrics = metrics
         self._router = router
         self._store_content = store_content
+        self.charge_cache_hits = charge_cache_hits
 
     async def admit(self, principal: Principal, req: ChatCompletionRequest, request_id: str) -> Meter:
         """Check the key's limits for ``req``; raise the client's error or return its meter."""
@@ -108,9 +110,15 @@ class Meter:
         self._usage: Usage | None = None
         self._text: list[str] = []
         self._finished = False
+        self._cache_hit = False
 
-    async def watch(self, events: AsyncIterator[Event]) -> AsyncIterator[Event]:
-        """``events``, unchanged; the row is committed after the last one, before the caller ends."""
+    async def watch(self, events: AsyncIterator[Event], cache: str | None = None) -> AsyncIterator[Event]:
+        """``events``, unchanged; the row is committed after the last one, before the caller ends.
+
+        ``cache`` is the response cache's verdict (``HIT``, ``MISS`` or None): a hit is recorded
+        as one, and its tokens are not charged unless ``cache.charge_hits`` says so.
+        """
+        self._cache_hit = cache == "HIT"
         try:
             async for ev in events:
                 self._see(ev)
@@ -179,7 +187,7 @@ class Meter:
             log.warning("usage row of request %s not recorded", self._request_id)
 
     async def _release(self, row: UsageRow) -> None:
-        used = row.total_tokens if self._usage is not None or self._first_at is None else None
+        used = row.charged_tokens if self._usage is not None or self._first_at is None else None
         try:
             await self._owner.limits.release(self.ticket, used)
         except GlmError as exc:  # the lease expires on its own
@@ -204,6 +212,8 @@ class Meter:
             cached_tokens=usage.cached_tokens if usage else 0,
             latency_ms=round((now - self._started) * 1000, 3),
             ttft_ms=None if self._first_at is None else round((self._first_at - self._started) * 1000, 3),
+            cache_hit=self._cache_hit,
+            charged=self._owner.charge_cache_hits or not self._cache_hit,
             prompt=self._owner.content(self._req) if keep else None,
             output="".join(self._text) if keep else None,
             hold=self.ticket.hold,

@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from . import server_process
-from .accounts import TIMEOUT_S
+from .accounts import TIMEOUT_S, admin, create_key
 from .credentials import new_zhipu_key
 from .server_process import GlmServe
 from .sse import assert_chunk_sequence, assert_framing, joined_content, parse_events
@@ -175,23 +175,50 @@ def test_five_identical_requests_share_one_generation(cached: GlmServe) -> None:
     assert len({answer(r) for r in responses}) == 1
 
 
-@pytest.mark.xfail(reason="open: the leader's stream task ends early, see report", strict=False)
 def test_a_subscriber_leaving_does_not_stop_the_others(cached: GlmServe) -> None:
-    payload = {**body(unique("melon"), max_tokens=40), "stream": True}
+    payload = {**body(unique("melon"), max_tokens=48), "stream": True}
     auth = {"Authorization": f"Bearer {cached.api_key}"}
     before = stats(cached)
     with (
         httpx.Client(timeout=TIMEOUT_S, headers=auth) as http,
-        http.stream("POST", cached.paas_url + "chat/completions", json=payload) as leaving,
+        concurrent.futures.ThreadPoolExecutor(1) as pool,
     ):
-        next(leaving.iter_lines())  # the generation is under way
-        staying = stream(cached, payload)  # joins it, then outlives the first client
-    chunks = parse_events(staying.text)
+        request = http.build_request("POST", cached.paas_url + "chat/completions", json=payload)
+        leaving = http.send(request, stream=True)
+        lines = leaving.iter_lines()
+        assert next(lines).startswith("data: ")  # the generation is under way
+        staying = pool.submit(stream, cached, payload)
+        deadline = time.monotonic() + TIMEOUT_S
+        while stats(cached)["deduplicated"] == before["deduplicated"]:  # until it has joined
+            assert time.monotonic() < deadline and not staying.done(), "the second request never joined"
+            time.sleep(0.02)
+        assert not staying.done()
+        leaving.close()  # the first client goes away mid-generation
+        chunks = parse_events(staying.result().text)
     assert_chunk_sequence(chunks, include_usage=False)
+    assert chunks[-1]["choices"][0]["finish_reason"] in {"stop", "length"}
     after = stats(cached)
     assert after["generations"] - before["generations"] == 1
-    assert after["deduplicated"] - before["deduplicated"] == 1
-    assert chunks[-1]["choices"][0]["finish_reason"] in {"stop", "length"}
+    # The generation ran to its end for the one who stayed, so it was cached whole.
+    replay = post(cached, {**payload, "stream": False})
+    assert replay.headers["x-cache"] == "HIT"
+    assert answer(replay) == joined_content(chunks)
+
+
+def test_a_hit_is_recorded_as_one_and_not_charged(cached: GlmServe) -> None:
+    key, key_id = create_key(cached, name="cache-budget", budget_tokens=1_000_000, budget_period="total")
+    payload = body(unique("kiwi"))
+    miss, hit = post(cached, payload, key), post(cached, payload, key)
+    assert (miss.headers["x-cache"], hit.headers["x-cache"]) == ("MISS", "HIT")
+    with admin(cached) as http:
+        spent = http.get(f"/admin/keys/{key_id}").json()["budget_used"]
+        rows = http.get("/admin/usage", params={"key_id": key_id}).json()["data"]
+    charged = miss.json()["usage"]["total_tokens"]
+    assert spent == charged, "the hit is not charged (cache.charge_hits is off by default)"
+    by_request = {r["request_id"]: r for r in rows}
+    hit_row, miss_row = by_request[hit.json()["request_id"]], by_request[miss.json()["request_id"]]
+    assert hit_row["cache_hit"] is True and miss_row["cache_hit"] is False
+    assert hit_row["total_tokens"] == charged  # the row still says what the answer holds
 
 
 @pytest.fixture(scope="module")

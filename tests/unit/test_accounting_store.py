@@ -255,3 +255,21 @@ def test_concurrent_writers_on_one_sqlite_file_all_commit(tmp_path: Path) -> Non
     started = time.monotonic()
     assert asyncio.run(main()) == 50
     assert time.monotonic() - started < 20
+
+
+def test_a_cache_hit_is_recorded_and_charged_only_when_configured(db_url: str) -> None:
+    async def body(store: Store) -> tuple[int, list[dict[str, Any]], list[dict[str, Any]]]:
+        ledger, usage = BudgetLedger(store, 60), UsageStore(store)
+        rows = []
+        for i, (hit, charged) in enumerate([(False, True), (True, False), (True, True)]):
+            hold = await ledger.reserve("hits", 1000, "total", 20)
+            assert isinstance(hold, BudgetHold)
+            rows.append(row(i, key_id="hits", cache_hit=hit, charged=charged, hold=hold))
+        await usage.write(rows)
+        events = await usage.events(UsageQuery(key_id="hits"))
+        return await ledger.spent("hits", "total"), events, await usage.daily(UsageQuery(key_id="hits"))
+
+    spent, events, daily = with_store(db_url, body)
+    assert spent == 15 + 15  # the miss and the hit charged by configuration; not the free hit
+    assert sorted(e["cache_hit"] for e in events) == [False, True, True]
+    assert daily[0]["cache_hits"] == 2 and daily[0]["requests"] == 3 and daily[0]["total_tokens"] == 45

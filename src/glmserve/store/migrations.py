@@ -146,6 +146,13 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX budget_holds_key ON budget_holds (key_id, period, expires_at)",
         ),
     ),
+    Migration(
+        "m005_cache_hits",
+        (
+            "ALTER TABLE usage_events ADD COLUMN cache_hit INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE usage_daily ADD COLUMN cache_hits BIGINT NOT NULL DEFAULT 0",
+        ),
+    ),
 )
 
 _PG_LOCK_KEY = 0x676C6D73  # "glms": the advisory lock that serializes migrators

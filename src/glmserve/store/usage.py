@@ -20,7 +20,7 @@ from glmserve.store.db import Store
 
 EVENT_COLUMNS = (
     "id, created_at, day, key_id, model, deployment, request_id, stream, status, error_code,"
-    " prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, latency_ms, ttft_ms"
+    " prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, latency_ms, ttft_ms, cache_hit"
 )
 _CONTENT_COLUMNS = ", prompt, output"
 _INSERT_EVENT = (
@@ -35,6 +35,7 @@ _COUNTERS = (
     "completion_tokens",
     "reasoning_tokens",
     "cached_tokens",
+    "cache_hits",
     "latency_ms_sum",
 )
 _UPSERT_DAILY = (
@@ -68,6 +69,8 @@ class UsageRow:
     cached_tokens: int = 0
     latency_ms: float = 0.0
     ttft_ms: float | None = None
+    cache_hit: bool = False  # answered from the response cache
+    charged: bool = True  # its tokens count against the key's budget (a cache hit may not)
     prompt: str | None = field(default=None, repr=False)
     output: str | None = field(default=None, repr=False)
     hold: BudgetHold | None = field(default=None, repr=False)
@@ -78,8 +81,13 @@ class UsageRow:
 
     def params(self) -> dict[str, Any]:
         values = asdict(self)
-        del values["hold"]
-        return {**values, "day": day_of(self.created_at), "stream": int(self.stream)}
+        del values["hold"], values["charged"]
+        day = day_of(self.created_at)
+        return {**values, "day": day, "stream": int(self.stream), "cache_hit": int(self.cache_hit)}
+
+    @property
+    def charged_tokens(self) -> int:
+        return self.total_tokens if self.charged else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +128,7 @@ class UsageStore:
         async with self._store.write() as conn:
             await conn.execute(text(_INSERT_EVENT), [r.params() for r in rows])
             await conn.execute(text(_UPSERT_DAILY), _daily(rows))
-            await settle(conn, [(r.hold, r.total_tokens) for r in rows if r.hold is not None])
+            await settle(conn, [(r.hold, r.charged_tokens) for r in rows if r.hold is not None])
 
     async def events(self, query: UsageQuery) -> list[dict[str, Any]]:
         """Per-request rows, newest first; the stored content only if it was kept."""
@@ -167,6 +175,7 @@ def _daily(rows: Sequence[UsageRow]) -> list[dict[str, Any]]:
         agg["completion_tokens"] += row.completion_tokens
         agg["reasoning_tokens"] += row.reasoning_tokens
         agg["cached_tokens"] += row.cached_tokens
+        agg["cache_hits"] += int(row.cache_hit)
         agg["latency_ms_sum"] += row.latency_ms
     # Sorted, so concurrent writers lock PostgreSQL rows in one order and never deadlock.
     return [{"day": d, "key_id": k, "model": m, **agg} for (d, k, m), agg in sorted(sums.items())]
@@ -174,6 +183,7 @@ def _daily(rows: Sequence[UsageRow]) -> list[dict[str, Any]]:
 
 def _event(row: dict[str, Any]) -> dict[str, Any]:
     row["stream"] = bool(row["stream"])
+    row["cache_hit"] = bool(row["cache_hit"])
     row["total_tokens"] = int(row["prompt_tokens"]) + int(row["completion_tokens"])
     return row
 
