@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import redis
 
 GLMSERVE = Path(sys.executable).parent / "glmserve"
 MODEL_FILE = Path("models") / "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
@@ -153,3 +157,37 @@ def _wait_ready(server: GlmServe) -> None:
     raise TimeoutError(
         f"glmserve not ready after {READY_TIMEOUT_S:.0f}s ({last_error}); log ends:\n{server.log_tail()}"
     )
+
+
+@contextlib.contextmanager
+def replica_pair(
+    data_dir: Path,
+    logs: Path,
+    keys: tuple[str, str],
+    env: dict[str, str],
+    redis_url: str,
+    redis_prefix: str,
+) -> Iterator[tuple[GlmServe, GlmServe]]:
+    """Two servers started side by side with static keys ``keys`` (replicas sharing ``env``).
+
+    On exit both stop and every Redis key under ``redis_prefix`` is deleted.
+    """
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        names = zip("ab", keys, strict=True)
+        starting = [pool.submit(start, data_dir, logs / f"{name}.log", key, env) for name, key in names]
+    started = [f.result() for f in starting if f.exception() is None]
+    try:
+        for future in starting:
+            if (error := future.exception()) is not None:
+                raise error
+        yield started[0], started[1]
+    finally:
+        for server in started:
+            server.stop()
+        client = redis.Redis.from_url(redis_url)
+        try:
+            stale = list(client.scan_iter(f"{redis_prefix}:*"))
+            if stale:
+                client.delete(*stale)
+        finally:
+            client.close()

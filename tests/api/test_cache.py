@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 
 from . import server_process
 from .accounts import TIMEOUT_S, admin, create_key
@@ -229,21 +228,9 @@ def redis_pair(
     env = {**CACHE_ENV, "GLMSERVE_REDIS_URL": redis_url, "GLMSERVE_CACHE__BACKEND": "redis",
            "GLMSERVE_CACHE__REDIS_PREFIX": prefix, "GLMSERVE_CACHE__SCOPE": "shared"}  # fmt: skip
     logs = tmp_path_factory.mktemp("cache-redis")
-    with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        starting = [
-            pool.submit(server_process.start, data_dir, logs / f"{n}.log", new_zhipu_key(), env) for n in "ab"
-        ]
-        started = [f.result() for f in starting]
-    try:
-        yield started[0], started[1]
-    finally:
-        for server in started:
-            server.stop()
-        client = redis.Redis.from_url(redis_url)
-        keys = list(client.scan_iter(f"{prefix}:*"))
-        if keys:
-            client.delete(*keys)
-        client.close()
+    keys = (new_zhipu_key(), new_zhipu_key())
+    with server_process.replica_pair(data_dir, logs, keys, env, redis_url, prefix) as pair:
+        yield pair
 
 
 def test_two_servers_share_a_redis_cache(redis_pair: tuple[GlmServe, GlmServe]) -> None:

@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 
 from . import server_process
 from .accounts import TIMEOUT_S, admin, chat, chat_body, create_key, error_code
@@ -38,19 +37,8 @@ def replicas(
     }
     static = new_zhipu_key()
     logs = tmp_path_factory.mktemp("replicas")
-    with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        starting = [pool.submit(server_process.start, data_dir, logs / f"{n}.log", static, env) for n in "ab"]
-        started = [f.result() for f in starting]
-    try:
-        yield started[0], started[1]
-    finally:
-        for server in started:
-            server.stop()
-        client = redis.Redis.from_url(redis_url)
-        keys = list(client.scan_iter(f"{prefix}:*"))
-        if keys:
-            client.delete(*keys)
-        client.close()
+    with server_process.replica_pair(data_dir, logs, (static, static), env, redis_url, prefix) as pair:
+        yield pair
 
 
 def test_two_replicas_enforce_one_rpm_limit_exactly(replicas: tuple[GlmServe, GlmServe]) -> None:
