@@ -16,6 +16,7 @@ from glmserve.auth import Authenticator
 from glmserve.cache import open_cache
 from glmserve.completions import ChatService
 from glmserve.errors import EngineError, GlmError, InvalidRequest, NotFound
+from glmserve.images.inputs import ImageLoader
 from glmserve.metrics import Metrics
 from glmserve.middleware import RequestIdMiddleware
 from glmserve.responses import json_response
@@ -65,13 +66,14 @@ def create_app(settings: Settings) -> FastAPI:
             await router.close()
             await store.close()
             raise
+        images = ImageLoader.from_settings(settings.images)
         app.state.services = Services(
             settings=settings,
             store=store,
             keys=keys,
             auth=Authenticator(keys, settings.api_key),
             router=router,
-            chat=ChatService(router, cache),
+            chat=ChatService(router, cache, images),
             metrics=metrics,
             metering=accounting.metering,
             admin=accounting.admin,
@@ -83,6 +85,7 @@ def create_app(settings: Settings) -> FastAPI:
             await accounting.close()  # commits the usage rows still queued
             metrics.watch(None)
             await cache.close()
+            await images.close()
             await router.close()
             await store.close()
 

@@ -13,6 +13,7 @@ from glmserve.cache import ResponseCache
 from glmserve.disconnect import ClientGone, unless_gone
 from glmserve.engines.base import Event, Generation, Sampling
 from glmserve.errors import GlmError, InvalidRequest
+from glmserve.images.inputs import ImageLoader, refuse_images, vision_content
 from glmserve.parsers.pipeline import parse_stream
 from glmserve.parsers.reasoning import get_reasoning_parser
 from glmserve.parsers.tool_calls import formats_for
@@ -39,18 +40,20 @@ def _content(msg: Message, model: str) -> str:
     texts = []
     for part in msg.content:
         if not isinstance(part, TextPart):
-            raise InvalidRequest(
-                f"model '{model}' does not accept {part.type} content; send text only", param="messages"
-            )
+            what = "images" if part.type == "image_url" else f"{part.type} content"
+            raise InvalidRequest(f"model '{model}' does not accept {what}; send text only", param="messages")
         texts.append(part.text)
     return "\n".join(texts)
 
 
-def to_engine_message(msg: Message, model: str, keep_reasoning: bool = False) -> dict[str, Any]:
+def to_engine_message(
+    msg: Message, model: str, keep_reasoning: bool = False, parts: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """``parts``: the message's content parts with checked images (vision routes only)."""
     role = "system" if msg.role == "developer" else msg.role
-    content = _content(msg, model)
+    content: str | list[dict[str, Any]] = _content(msg, model) if parts is None else parts
     reasoning = msg.reasoning_content or msg.reasoning
-    if keep_reasoning and role == "assistant" and reasoning:
+    if keep_reasoning and role == "assistant" and reasoning and isinstance(content, str):
         content = f"<think>\n{reasoning}\n</think>\n\n{content}"
     out: dict[str, Any] = {"role": role, "content": content}
     if msg.tool_calls:
@@ -68,7 +71,18 @@ def _tool_choice(req: ChatCompletionRequest) -> str:
     return req.tool_choice or "auto"
 
 
-def to_generation(req: ChatCompletionRequest) -> Generation:
+def _engine_messages(
+    req: ChatCompletionRequest, keep: bool, images: dict[tuple[int, int], str]
+) -> list[dict[str, Any]]:
+    out = []
+    for i, msg in enumerate(req.messages):
+        parts = vision_content(msg, i, images) if any(at == i for at, _ in images) else None
+        out.append(to_engine_message(msg, req.model, keep, parts))
+    return out
+
+
+def to_generation(req: ChatCompletionRequest, images: dict[tuple[int, int], str] | None = None) -> Generation:
+    """``images``: ``(message, part) → data URL`` of every checked image, for a model that can see."""
     greedy = req.do_sample is False or req.temperature == 0
     temperature = req.temperature if req.temperature is not None else DEFAULT_TEMPERATURE
     sampling = Sampling(
@@ -84,9 +98,7 @@ def to_generation(req: ChatCompletionRequest) -> Generation:
         ),
     )
     keep = bool(req.thinking and req.thinking.clear_thinking is False)
-    gen = Generation(
-        messages=[to_engine_message(m, req.model, keep) for m in req.messages], sampling=sampling
-    )
+    gen = Generation(messages=_engine_messages(req, keep, images or {}), sampling=sampling)
     functions = function_schemas(req.tools or [], req.model)
     check_tool_choice(req.tool_choice, functions)
     choice = _tool_choice(req)
@@ -113,9 +125,19 @@ def generate(route: Route, req: ChatCompletionRequest, gen: Generation) -> Async
 
 
 class ChatService:
-    def __init__(self, router: ModelRouter, cache: ResponseCache | None = None):
+    def __init__(
+        self, router: ModelRouter, cache: ResponseCache | None = None, images: ImageLoader | None = None
+    ):
         self.router = router
         self.cache = cache
+        self.images = images
+
+    async def _images(self, route: Route, req: ChatCompletionRequest) -> dict[tuple[int, int], str]:
+        """Every image checked (and fetched) before generation; a model that cannot see gets a 400."""
+        if not route.vision or self.images is None:
+            refuse_images(req.messages, req.model)
+            return {}
+        return await self.images.to_data_urls(req.messages)
 
     async def create(
         self,
@@ -134,7 +156,7 @@ class ChatService:
         and ``cache_control`` (the request's header) steer the response cache.
         """
         route = self.router.resolve(req.model)
-        generation = to_generation(req)
+        generation = to_generation(req, await self._images(route, req))
         completion_id = new_completion_id()
         envelope = Envelope(id=completion_id, request_id=request_id or completion_id, model=req.model)
         x_cache: str | None = None

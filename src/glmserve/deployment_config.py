@@ -55,6 +55,8 @@ class Deployment(_Strict):
     api_key_env: str | None = Field(None, description="name of the environment variable with the key")
     model: str | None = Field(None, description="the upstream's own model name (default: the public one)")
     gguf: Path | None = Field(None, description="embedded: a local GGUF (default: the packaged model)")
+    mmproj: Path | None = Field(None, description="embedded: the GGUF's multimodal projector (vision)")
+    vision: bool = Field(False, description="upstream: the model accepts images (sent as data URLs)")
     weight: float = Field(1.0, gt=0, description="share of traffic among deployments of one priority")
     priority: int = Field(0, ge=0, description="0 is tried first; higher numbers are fallbacks")
     timeouts: Timeouts = Field(default_factory=Timeouts)
@@ -68,9 +70,10 @@ class Deployment(_Strict):
         if self.kind == "embedded":
             if self.base_url or self.api_key_env or self.model:
                 raise ValueError("an embedded deployment takes `gguf`, not base_url/api_key_env/model")
+            check_projector(self.gguf, self.mmproj, self.vision)
             return self
-        if self.gguf is not None:
-            raise ValueError(f"a {self.kind} deployment is an upstream: it takes base_url, not gguf")
+        if self.gguf is not None or self.mmproj is not None:
+            raise ValueError(f"a {self.kind} deployment is an upstream: it takes base_url, not gguf/mmproj")
         if not self.base_url:
             raise ValueError(f"a {self.kind} deployment needs base_url")
         check_base_url(self.base_url)
@@ -81,6 +84,18 @@ class Deployment(_Strict):
     @property
     def is_upstream(self) -> bool:
         return self.kind != "embedded"
+
+    @property
+    def sees_images(self) -> bool:
+        return self.vision or self.mmproj is not None
+
+
+def check_projector(gguf: Path | None, mmproj: Path | None, vision: bool) -> None:
+    """The embedded engine sees images only through a GGUF's multimodal projector."""
+    if mmproj is not None and gguf is None:
+        raise ValueError("`mmproj` needs the `gguf` it belongs to (the packaged model cannot see)")
+    if vision and mmproj is None:
+        raise ValueError("an embedded deployment accepts images only with `mmproj` (its projector GGUF)")
 
 
 def check_base_url(url: str) -> None:

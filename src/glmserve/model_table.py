@@ -31,6 +31,8 @@ async def _health(
 ) -> str:
     if not dep.is_upstream:
         path = dep.gguf or default_model_path(settings.data_dir)
+        if dep.mmproj is not None and not dep.mmproj.is_file():
+            return "missing mmproj"
         if path.is_file():
             return "ready"
         return "assembled on first serve" if dep.gguf is None else "missing GGUF"

@@ -26,6 +26,7 @@ class Route:
     reasoning_parser: str | None = None
     tool_format: str = "qwen"
     emulate_thinking: bool = True  # False where the engine (a deployment chain) handles thinking
+    vision: bool = False  # images reach the engine only where every deployment can see them
 
 
 class ModelRouter:
@@ -64,6 +65,9 @@ class ModelRouter:
             raise ModelNotFound(f"model '{name}' does not exist; see GET /models", param="model")
         return route
 
+    def accepts_images(self, name: str) -> bool:
+        return self.resolve(name).vision
+
     def describe(self) -> list[tuple[str, str]]:
         rows = [(name, route.engine.name) for name, route in self._routes.items()]
         rows += [(alias, f"alias of {target}") for alias, target in self._aliases.items()]
@@ -97,13 +101,14 @@ async def build_router(settings: Settings) -> ModelRouter:
             window = entry.context_window or default_window
             engine: Engine
             if len(deployments) == 1 and not deployments[0].is_upstream:
-                engine = await factory.embedded_engine(deployments[0].gguf)
+                engine = await factory.embedded_engine(deployments[0].gguf, deployments[0].mmproj)
             else:
                 engine = await factory.chain(entry)
             emulate = not isinstance(engine, DeploymentChain)
             routes[entry.name] = Route(
-                entry.name, engine, window, entry.reasoning_parser, entry.tool_format, emulate
-            )
+                entry.name, engine, window, entry.reasoning_parser, entry.tool_format, emulate,
+                vision=entry.accepts_images,
+            )  # fmt: skip
     except BaseException:
         for built in factory.engines:
             await built.close()

@@ -18,6 +18,7 @@ from pydantic_settings import (
 from glmserve.accounting_config import LimitSettings, UsageSettings
 from glmserve.cache_config import CacheSettings
 from glmserve.deployment_config import BreakerPolicy, Deployment, RetryPolicy
+from glmserve.images.config import ImageSettings
 
 DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct-q4_k_m"
 
@@ -33,11 +34,14 @@ class ModelEntry(BaseModel):
     """A public model name served by glmserve.
 
     ``gguf`` is a local GGUF path; ``None`` means the packaged default model. ``deployments``
-    (embedded or upstream, see ``deployment_config``) replace it when given.
+    (embedded or upstream, see ``deployment_config``) replace it when given. ``vision``: the
+    model accepts images; unset, it does when every deployment can see (see ``accepts_images``).
     """
 
     name: str
     gguf: Path | None = None
+    mmproj: Path | None = Field(None, description="with gguf: its multimodal projector (vision)")
+    vision: bool | None = Field(None, description="accepts images; default: when every deployment can")
     context_window: int | None = None
     reasoning_parser: str | None = Field(None, description="native reasoning format, e.g. 'think'")
     tool_format: str = Field("qwen", description="tool-call formats the model writes")
@@ -48,12 +52,32 @@ class ModelEntry(BaseModel):
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelEntry:
-        if self.gguf is not None and self.deployments:
-            raise ValueError(f"model {self.name!r}: give either gguf or deployments, not both")
+        if (self.gguf is not None or self.mmproj is not None) and self.deployments:
+            raise ValueError(f"model {self.name!r}: give either gguf/mmproj or deployments, not both")
+        self._check_vision()
         return self
 
+    def _check_vision(self) -> None:
+        """Images must never reach a deployment that cannot see them (a silent drop)."""
+        if self.vision is False:
+            return
+        blind = [i for i, d in enumerate(self.resolved_deployments()) if not self._sees(d)]
+        if blind and (self.vision or len(blind) < len(self.resolved_deployments())):
+            raise ValueError(
+                f"model {self.name!r}: deployment(s) {blind} cannot see images; mark every deployment of "
+                "a vision model (upstream `vision = true`, embedded `mmproj`) or set `vision = false`"
+            )
+
+    def _sees(self, deployment: Deployment) -> bool:
+        return deployment.sees_images or (self.vision is True and deployment.is_upstream)
+
+    @property
+    def accepts_images(self) -> bool:
+        deployments = self.resolved_deployments()
+        return self.vision is not False and all(self._sees(d) for d in deployments)
+
     def resolved_deployments(self) -> list[Deployment]:
-        return self.deployments or [Deployment(kind="embedded", gguf=self.gguf)]
+        return self.deployments or [Deployment(kind="embedded", gguf=self.gguf, mmproj=self.mmproj)]
 
 
 def default_models() -> list[ModelEntry]:
@@ -94,8 +118,16 @@ class Settings(BaseSettings):
     limits: LimitSettings = Field(default_factory=LimitSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     usage: UsageSettings = Field(default_factory=UsageSettings)
+    images: ImageSettings = Field(default_factory=ImageSettings)
     access_log: bool = Field(True, description="one JSON line per HTTP request on stderr")
     metrics_require_key: bool = Field(False, description="GET /metrics needs an admin key")
+    image_fetch: bool | None = Field(None, description="GLMSERVE_IMAGE_FETCH=1: short for images.fetch")
+
+    @model_validator(mode="after")
+    def _image_fetch_alias(self) -> Settings:
+        if self.image_fetch is not None:
+            self.images.fetch = self.image_fetch
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -69,3 +69,48 @@ def test_bad_deployments(fields: dict[str, object]) -> None:
 def test_gguf_and_deployments_are_exclusive() -> None:
     with pytest.raises(ValidationError):
         ModelEntry.model_validate({"name": "x", "gguf": "/m.gguf", "deployments": [{"kind": "embedded"}]})
+
+
+UPSTREAM = {"kind": "openai", "base_url": "http://x/v1"}
+
+
+@pytest.mark.parametrize(
+    ("fields", "sees"),
+    [
+        ({"deployments": [UPSTREAM | {"vision": True}]}, True),
+        ({"vision": True, "deployments": [UPSTREAM, UPSTREAM | {"priority": 1}]}, True),
+        ({"gguf": "/m.gguf", "mmproj": "/mmproj.gguf"}, True),
+        ({"deployments": [{"kind": "embedded", "gguf": "/m.gguf", "mmproj": "/p.gguf"}]}, True),
+        ({"vision": False, "deployments": [UPSTREAM | {"vision": True}]}, False),
+        ({"deployments": [UPSTREAM]}, False),
+        ({}, False),
+    ],
+)
+def test_which_models_accept_images(fields: dict[str, object], sees: bool) -> None:
+    assert ModelEntry.model_validate({"name": "m", **fields}).accepts_images is sees
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"vision": True},  # the packaged model has no projector
+        {"mmproj": "/p.gguf"},  # a projector without its GGUF
+        {"vision": True, "deployments": [UPSTREAM, {"kind": "embedded", "priority": 1}]},
+        {"deployments": [UPSTREAM | {"vision": True}, UPSTREAM | {"priority": 1}]},  # a blind fallback
+        {"deployments": [{"kind": "embedded", "gguf": "/m.gguf", "vision": True}]},
+        {"deployments": [UPSTREAM | {"mmproj": "/p.gguf"}]},
+        {"gguf": "/m.gguf", "mmproj": "/p.gguf", "deployments": [UPSTREAM]},
+    ],
+)
+def test_images_can_never_reach_a_deployment_that_cannot_see(fields: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        ModelEntry.model_validate({"name": "m", **fields})
+
+
+def test_the_projector_reaches_llama_cpp(tmp_path: Path) -> None:
+    from glmserve.engines.llamacpp.engine import _params
+    from glmserve.settings import EngineSettings
+
+    params = _params(tmp_path / "m.gguf", EngineSettings(), tmp_path / "mmproj.gguf")
+    assert params.mmproj.path == str(tmp_path / "mmproj.gguf")
+    assert _params(tmp_path / "m.gguf", EngineSettings()).mmproj.path == ""

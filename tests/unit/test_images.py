@@ -10,14 +10,21 @@ import threading
 import zlib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import ClassVar
 
 import httpx
 import pytest
 from PIL import Image
 
+from glmserve.completions import to_generation
+from glmserve.errors import InvalidRequest
+from glmserve.images.config import ImageSettings
 from glmserve.images.decode import ImageError, check, from_base64
 from glmserve.images.fetch import FetchPolicy, fetch_image
+from glmserve.images.inputs import ImageLoader, refuse_images
+from glmserve.protocol.chat import ChatCompletionRequest
+from glmserve.protocol.validation import parse
 
 
 def encoded(fmt: str, size: tuple[int, int] = (8, 6), **kw: object) -> bytes:
@@ -188,3 +195,68 @@ def test_fetching_is_off_unless_enabled(listener) -> None:
     with pytest.raises(ImageError, match="disabled"):
         fetch(f"http://127.0.0.1:{server.server_address[1]}/x.png", FetchPolicy())
     assert handler.hits == []
+
+
+def image_request(*urls: str) -> ChatCompletionRequest:
+    parts = [{"type": "image_url", "image_url": {"url": u, "detail": "high"}} for u in urls]
+    messages = [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": [*parts, {"type": "text", "text": "描述这张图片"}]},
+    ]
+    return parse(ChatCompletionRequest, {"model": "glm-4.6v", "messages": messages})
+
+
+def load(req: ChatCompletionRequest, max_images: int = 8) -> dict[tuple[int, int], str]:
+    async def run() -> dict[tuple[int, int], str]:
+        loader = ImageLoader(FetchPolicy(), max_images)
+        try:
+            return await loader.to_data_urls(req.messages)
+        finally:
+            await loader.close()
+
+    return asyncio.run(run())
+
+
+def test_vision_messages_carry_every_image_as_a_checked_data_url() -> None:
+    raw = encoded("PNG")
+    b64 = base64.b64encode(raw).decode()
+    req = image_request(f"data:image/png;base64,{b64}", b64)
+    gen = to_generation(req, load(req))
+    assert gen.messages[0] == {"role": "system", "content": "be brief"}
+    image = {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{b64}"}}
+    assert gen.messages[1]["content"] == [image, image, {"type": "text", "text": "描述这张图片"}]
+
+
+def test_too_many_images_are_refused_before_any_is_decoded() -> None:
+    with pytest.raises(ImageError, match="3 images in one request; the limit is 2"):
+        load(image_request("!!!", "!!!", "!!!"), max_images=2)
+
+
+def test_images_without_a_vision_route_are_never_dropped() -> None:
+    req = image_request(base64.b64encode(encoded("PNG")).decode())
+    with pytest.raises(InvalidRequest, match="does not accept images"):
+        refuse_images(req.messages, "glm-4.6")
+    with pytest.raises(InvalidRequest, match="does not accept images"):
+        to_generation(req)
+
+
+def test_images_only_in_user_messages() -> None:
+    req = image_request(base64.b64encode(encoded("PNG")).decode())
+    system = req.messages[1].model_copy(update={"role": "system"})
+    with pytest.raises(ImageError, match=r"messages\[0\].content\[0\]: images are accepted only in user"):
+        load(req.model_copy(update={"messages": [system]}))
+
+
+@pytest.mark.parametrize("name", list(ImageSettings.model_fields))
+def test_every_image_setting_is_in_the_readme(name: str) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert f"images.{name}" in readme
+    assert f"GLMSERVE_IMAGES__{name.upper()}" in readme or f"…__{name.upper()}" in readme
+
+
+def test_glmserve_image_fetch_is_short_for_images_fetch(monkeypatch: pytest.MonkeyPatch) -> None:
+    from glmserve.settings import load_settings
+
+    assert load_settings().images.fetch is False
+    monkeypatch.setenv("GLMSERVE_IMAGE_FETCH", "1")
+    assert load_settings().images.fetch is True

@@ -60,7 +60,7 @@ class EngineFactory:
     def __init__(self, settings: Settings, env: Mapping[str, str] | None = None):
         self.settings = settings
         self.env = os.environ if env is None else env
-        self.embedded: dict[Path | None, LlamaCppEngine] = {}
+        self.embedded: dict[tuple[Path | None, Path | None], LlamaCppEngine] = {}
         self.upstreams: list[UpstreamEngine] = []
         self.checks: list[Check] = []
 
@@ -68,8 +68,9 @@ class EngineFactory:
     def engines(self) -> list[Engine]:
         return [*self.embedded.values(), *self.upstreams]
 
-    async def embedded_engine(self, gguf: Path | None) -> LlamaCppEngine:
-        engine = self.embedded.get(gguf)
+    async def embedded_engine(self, gguf: Path | None, mmproj: Path | None = None) -> LlamaCppEngine:
+        """One engine per GGUF (and projector): a GGUF with and without one are two engines."""
+        engine = self.embedded.get((gguf, mmproj))
         if engine is None:
             started = time.monotonic()
             if gguf is None:
@@ -77,8 +78,10 @@ class EngineFactory:
                 label = DEFAULT_MODEL
             else:
                 path, label = gguf, gguf.stem
-            engine = await asyncio.to_thread(LlamaCppEngine, label, path, self.settings.engine)
-            self.embedded[gguf] = engine
+            if mmproj is not None and not mmproj.is_file():
+                raise FileNotFoundError(f"mmproj (multimodal projector) not found: {mmproj}")
+            engine = await asyncio.to_thread(LlamaCppEngine, label, path, self.settings.engine, mmproj)
+            self.embedded[(gguf, mmproj)] = engine
             log.info("loaded %s in %.1fs", path, time.monotonic() - started)
         return engine
 
@@ -94,7 +97,7 @@ class EngineFactory:
             self.upstreams.append(upstream)
             engine, probe = upstream, upstream.probe
         else:
-            embedded = await self.embedded_engine(dep.gguf)
+            embedded = await self.embedded_engine(dep.gguf, dep.mmproj)
             engine = EmbeddedDeployment(embedded, native_reasoning=entry.reasoning_parser is not None)
         member = Member(label, dep.kind, engine, breaker, dep.weight, dep.priority, dep.max_concurrency)
         if probe is not None and dep.health_interval_s > 0 and dep.health_path:

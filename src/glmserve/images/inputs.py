@@ -1,12 +1,18 @@
-"""Image parts of a request, checked and turned into data URLs for a model that can see."""
+"""Image parts of a request, checked and turned into data URLs for a model that can see.
+
+Loading is async (an http fetch) and runs in the chat service before generation; base64
+decoding and Pillow's checks run on a worker thread, so a 5 MB image never blocks the event loop.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 
 from glmserve.errors import InvalidRequest
+from glmserve.images.config import ImageSettings
 from glmserve.images.decode import CheckedImage, ImageError, check, from_base64
 from glmserve.images.fetch import FetchPolicy, fetch_image
 from glmserve.protocol.chat import ImagePart, Message
@@ -22,7 +28,8 @@ def refuse_images(messages: list[Message], model: str) -> None:
     """A model that cannot see gets a 400 for images, never a silent drop."""
     if count_images(messages):
         raise InvalidRequest(
-            f"model '{model}' cannot see images; send them to a vision model such as glm-4.6v",
+            f"model '{model}' does not accept images; GET /models shows which models do "
+            "(capabilities.vision)",
             param="messages",
         )
 
@@ -35,10 +42,19 @@ class ImageLoader:
         self.max_images = max_images
         self._client = client or httpx.AsyncClient(trust_env=False)
 
+    @classmethod
+    def from_settings(cls, settings: ImageSettings) -> ImageLoader:
+        policy = FetchPolicy(
+            enabled=settings.fetch,
+            timeout_s=settings.fetch_timeout_s,
+            allow_hosts=frozenset(settings.allow_hosts),
+        )
+        return cls(policy, settings.max_per_request)
+
     async def load(self, url: str, where: str) -> CheckedImage:
-        if url.startswith(("http://", "https://")):
-            return check(await fetch_image(self._client, url, self.policy), where)
-        return check(from_base64(url, where), where)
+        if url[:8].lower().startswith(("http://", "https://")):
+            return await asyncio.to_thread(check, await fetch_image(self._client, url, self.policy), where)
+        return await asyncio.to_thread(_decode, url, where)
 
     async def to_data_urls(self, messages: list[Message]) -> dict[tuple[int, int], str]:
         """``(message index, part index) → data URL`` for every image part."""
@@ -52,13 +68,20 @@ class ImageLoader:
             if not isinstance(message.content, list):
                 continue
             for j, part in enumerate(message.content):
-                if isinstance(part, ImagePart):
-                    where = f"messages[{i}].content[{j}]"
-                    urls[(i, j)] = (await self.load(part.image_url.url, where)).data_url()
+                if not isinstance(part, ImagePart):
+                    continue
+                where = f"messages[{i}].content[{j}]"
+                if message.role != "user":  # as OpenAI: prompt rewriting assumes text elsewhere
+                    raise ImageError(f"{where}: images are accepted only in user messages", param=where)
+                urls[(i, j)] = (await self.load(part.image_url.url, where)).data_url()
         return urls
 
     async def close(self) -> None:
         await self._client.aclose()
+
+
+def _decode(value: str, where: str) -> CheckedImage:
+    return check(from_base64(value, where), where)
 
 
 def vision_content(message: Message, index: int, urls: dict[tuple[int, int], str]) -> list[dict[str, Any]]:

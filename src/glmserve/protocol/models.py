@@ -7,11 +7,18 @@ from typing import Literal
 from pydantic import BaseModel
 
 
+class Capabilities(BaseModel):
+    vision: bool = False  # accepts image_url content parts
+
+
 class ModelCard(BaseModel):
+    """OpenAI's model object plus ``capabilities`` (extra fields are kept by the SDKs' ``Model``)."""
+
     id: str
     object: Literal["model"] = "model"
     created: int
     owned_by: str = "glmserve"
+    capabilities: Capabilities = Capabilities()
 
 
 class ModelList(BaseModel):

@@ -3,22 +3,24 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from glmserve.errors import NoSuchModel
-from glmserve.protocol.models import ModelCard, ModelList
+from glmserve.protocol.models import Capabilities, ModelCard, ModelList
 from glmserve.responses import json_response
+from glmserve.routing import ModelRouter
 from glmserve.services import authenticate, services
 
 router = APIRouter()
 
 
-def _card(name: str, created: int) -> ModelCard:
-    return ModelCard(id=name, created=created)
+def _card(name: str, table: ModelRouter) -> ModelCard:
+    capabilities = Capabilities(vision=table.accepts_images(name))
+    return ModelCard(id=name, created=table.created, capabilities=capabilities)
 
 
 @router.get("/models")
 async def list_models(request: Request) -> Response:
     await authenticate(request)
     table = services(request).router
-    return json_response(ModelList(data=[_card(n, table.created) for n in table.names]).model_dump())
+    return json_response(ModelList(data=[_card(n, table) for n in table.names]).model_dump())
 
 
 @router.get("/models/{model_id:path}")
@@ -27,4 +29,4 @@ async def retrieve_model(model_id: str, request: Request) -> Response:
     table = services(request).router
     if model_id not in table.names:
         raise NoSuchModel(f"model '{model_id}' does not exist", param="model")
-    return json_response(_card(model_id, table.created).model_dump())
+    return json_response(_card(model_id, table).model_dump())

@@ -29,11 +29,13 @@ from glmserve.settings import EngineSettings
 _END = object()
 
 
-def _params(path: Path, cfg: EngineSettings) -> Any:
+def _params(path: Path, cfg: EngineSettings, mmproj: Path | None = None) -> Any:
     import xllamacpp
 
     params = xllamacpp.CommonParams()
     params.model.path = str(path)
+    if mmproj is not None:  # llama.cpp's server then takes image_url parts (data URLs)
+        params.mmproj.path = str(mmproj)
     params.n_parallel = cfg.parallel
     params.n_ctx = cfg.parallel * cfg.ctx_per_slot
     params.cpuparams.n_threads = cfg.threads
@@ -46,13 +48,13 @@ def _params(path: Path, cfg: EngineSettings) -> Any:
 class LlamaCppEngine:
     """Serves one GGUF file; thread-safe, shared by every model name that maps to it."""
 
-    def __init__(self, name: str, path: Path, cfg: EngineSettings):
+    def __init__(self, name: str, path: Path, cfg: EngineSettings, mmproj: Path | None = None):
         import xllamacpp
 
         self.name = name
         self.path = path
         self.context_per_slot = cfg.ctx_per_slot
-        self._server = xllamacpp.Server(_params(path, cfg))
+        self._server = xllamacpp.Server(_params(path, cfg, mmproj))
         self._pool = ThreadPoolExecutor(cfg.parallel, thread_name_prefix=f"llama-{name}")
         self._lock = threading.Lock()
         self._in_flight = 0
