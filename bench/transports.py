@@ -39,6 +39,10 @@ class HttpTransport:
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
         )
 
+    @property
+    def port(self) -> int:
+        return int(self._client.base_url.port or 80)
+
     def stream(self, body: dict[str, Any], on_chunk: OnChunk) -> None:
         try:
             with self._client.stream(
