@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 from collections.abc import AsyncIterator
@@ -79,6 +80,10 @@ def create_app(settings: Settings) -> FastAPI:
             admin=accounting.admin,
             cache=cache,
         )
+        # What start-up built lives as long as the process: freezing it keeps the collector's full
+        # passes (about 0.1 s over this heap on a slow core) out of the requests' latency.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
