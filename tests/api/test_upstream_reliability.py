@@ -146,15 +146,11 @@ def test_full_outage_never_retries_beyond_the_budget(gw: httpx.Client, fake: Fak
     assert 0 < retry_rounds <= budget, attempts
 
 
-@pytest.mark.xfail(
-    reason="open (issue 4): passes alone, but after the outage test the gateway answers 429 "
-    "instead of waiting out a 1 s Retry-After; the deployment state left by that test is suspected",
-    strict=False,
-)
-def test_short_retry_after_is_waited_out(gw: httpx.Client, fake: FakeUpstream) -> None:
+def test_short_retry_after_is_waited_out(gw: httpx.Client, gateway: GlmServe, fake: FakeUpstream) -> None:
     fake.script("r429", ["status:429:1"])
     response = gw.post("chat/completions", json=ask("ra"))
-    assert response.status_code == 200, response.text
+    seen = [(r.behaviour, r.outcome, round(r.started, 3)) for r in fake.requests_for("r429")]
+    assert response.status_code == 200, (response.text, seen, deployments(gateway, "ra"))
     first, second = fake.requests_for("r429")
     assert second.started - first.started >= 0.9
 
