@@ -3,10 +3,12 @@
     .venv/bin/python bench/engine.py [--quick] [--skip-llama-cpp-python] [--only glmserve,llama-server]
 
 Every contender serves the same GGUF with the same threads and receives the same requests
-(greedy, a fixed token budget, streamed). Contenders run one after another, never side by side.
-For each concurrency level it sends ``rounds x level`` requests and measures aggregate output
-tok/s, TTFT p50/p95, inter-token latency p95 and failures; then one multi-turn conversation shows
-the prompt cache. It prints a table and the target ratios, and writes
+(greedy, a fixed token budget, streamed). Contenders run one after another, never side by side,
+in ``--passes`` passes whose order alternates (A B C, then C B A), so that a slow spell of a
+shared machine does not land on one contender; each level's passes are merged. For each
+concurrency level a pass sends ``rounds x level`` requests; the figures are aggregate output
+tok/s, TTFT p50/p95, inter-token latency p95 and failures. One multi-turn conversation (first
+pass) shows the prompt cache. It prints a table and the target ratios, and writes
 ``bench/results/engine-<date>.json`` and ``.png``. Server logs go to ``<data-dir>/logs/<time>/``.
 """
 
@@ -43,7 +45,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--skip-llama-cpp-python", action="store_true", help="do not build or run it")
     parser.add_argument("--only", help=f"comma-separated subset of: {', '.join(CONTENDERS)}")
     parser.add_argument("--levels", default="1,2,4,8", help="concurrency levels [1,2,4,8]")
-    parser.add_argument("--rounds", type=int, help="requests per level = rounds x level [2; quick 1]")
+    parser.add_argument("--rounds", type=int, help="requests per level and pass = rounds x level [1]")
+    parser.add_argument("--passes", type=int, help="passes over the contenders, alternating [2; quick 1]")
     parser.add_argument("--max-tokens", type=int, help="tokens generated per request [128; quick 64]")
     parser.add_argument("--turns", type=int, default=4, help="turns of the multi-turn conversation [4]")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2, help="threads, every contender")
@@ -56,7 +59,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     args.levels = sorted({int(c) for c in args.levels.split(",")})
-    args.rounds = args.rounds or (1 if args.quick else 2)
+    args.rounds = args.rounds or 1
+    args.passes = args.passes or (1 if args.quick else 2)
     args.max_tokens = args.max_tokens or (64 if args.quick else 128)
     args.items = 20 if args.quick else 40
     chosen = args.only.split(",") if args.only else list(CONTENDERS)
@@ -70,27 +74,37 @@ def levels_of(contender: Contender, args: argparse.Namespace) -> list[int]:
     return args.levels if contender.full_sweep else [RATIO_LEVEL]
 
 
-def planned(contender: Contender, args: argparse.Namespace) -> int:
-    """Requests the contender will send, for the progress bar."""
+def planned(contender: Contender, args: argparse.Namespace, first_pass: bool = True) -> int:
+    """Requests the contender will send in one pass, for the progress bar."""
     rounds: int = args.rounds
-    turns: int = args.turns if contender.full_sweep else 0
+    turns: int = args.turns if contender.full_sweep and first_pass else 0
     return sum(rounds * c for c in levels_of(contender, args)) + turns
 
 
-def measure(contender: Contender, setup: Setup, args: argparse.Namespace, bar: tqdm[Any]) -> dict[str, Any]:
-    entry: dict[str, Any] = {"label": contender.label, "status": "ok", "reason": None, "levels": []}
+def measure(
+    contender: Contender,
+    setup: Setup,
+    args: argparse.Namespace,
+    bar: tqdm[Any],
+    earlier: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One pass of ``contender``; ``earlier``: its entry from the passes before, merged into."""
+    entry: dict[str, Any] = earlier or {"label": contender.label, "status": "ok", "reason": None, "runs": {}}
+    if entry["status"] != "ok":
+        return entry
+    first_pass = not entry["runs"]
     start = bar.n
     try:
         bar.set_description(f"{contender.key}: starting")
         with contender.launch(setup) as running:
-            entry["info"] = running.info
+            entry.setdefault("info", running.info)
             warm = load.warm_up(running.transport)
             entry["warm_up_error"] = warm.error
             for c in levels_of(contender, args):
                 bar.set_description(f"{contender.key} c={c}")
                 run = load.run_level(running.transport, c, args.rounds * c, args.max_tokens, bar.update)
-                entry["levels"].append(summary.summarize_level(run))
-            if contender.full_sweep:
+                entry["runs"].setdefault(c, []).append(run)
+            if contender.full_sweep and first_pass:
                 bar.set_description(f"{contender.key} multi-turn")
                 turns = load.run_conversation(
                     running.transport, args.turns, args.max_tokens, args.items, bar.update
@@ -100,10 +114,22 @@ def measure(contender: Contender, setup: Setup, args: argparse.Namespace, bar: t
         entry.update(status="skipped", reason=str(exc))
     except (StartFailed, TransportError, OSError, ValueError) as exc:
         entry.update(status="failed", reason=f"{type(exc).__name__}: {exc}")
-    bar.update(max(0, planned(contender, args) - (bar.n - start)))
+    bar.update(max(0, planned(contender, args, first_pass) - (bar.n - start)))
     if entry["reason"]:
         tqdm.write(f"{contender.label}: {entry['reason']}")
     return entry
+
+
+def merged_levels(entry: dict[str, Any]) -> None:
+    """Each level's passes as one run: total tokens over total wall time, percentiles over all."""
+    runs: dict[int, list[load.LevelRun]] = entry.pop("runs", {})
+    entry["passes"] = max((len(r) for r in runs.values()), default=0)
+    entry["levels"] = [
+        summary.summarize_level(
+            load.LevelRun(c, sum(r.wall_s for r in parts), [x for r in parts for x in r.results])
+        )
+        for c, parts in sorted(runs.items())
+    ]
 
 
 def setup_for(args: argparse.Namespace, log_dir: Path) -> Setup:
@@ -139,6 +165,7 @@ def header(args: argparse.Namespace, setup: Setup, today: str) -> dict[str, Any]
             "model_name": setup.model.stem,
             "levels": args.levels,
             "rounds": args.rounds,
+            "passes": args.passes,
             "max_tokens": args.max_tokens,
             "turns": args.turns,
             "catalogue_items": args.items,
@@ -185,12 +212,19 @@ def main(argv: list[str] | None = None) -> int:
         prepare_only(args, setup)
         return 0
     results = header(args, setup, today)
-    total = sum(planned(c, args) for c in args.contenders)
+    per_pass = [planned(c, args, first_pass=i == 0) for i in range(args.passes) for c in args.contenders]
     print(f"contenders: {', '.join(c.key for c in args.contenders)}; logs: {log_dir}", flush=True)
-    with tqdm(total=total, unit="req", dynamic_ncols=True) as bar:
-        for contender in args.contenders:
-            announce_build(contender, setup)
-            results["contenders"][contender.key] = measure(contender, setup, args, bar)
+    entries: dict[str, dict[str, Any]] = {}
+    with tqdm(total=sum(per_pass), unit="req", dynamic_ncols=True) as bar:
+        for n in range(args.passes):
+            # Alternate the order, so that a slow spell of the machine does not fall on one contender.
+            order = args.contenders if n % 2 == 0 else args.contenders[::-1]
+            for contender in order:
+                announce_build(contender, setup)
+                entries[contender.key] = measure(contender, setup, args, bar, entries.get(contender.key))
+    for contender in args.contenders:
+        merged_levels(entries[contender.key])
+        results["contenders"][contender.key] = entries[contender.key]
     results["machine"]["loadavg_end"] = os.getloadavg()
     report.attach_ratios(results)
     json_path, png_path = args.out_dir / f"engine-{today}.json", args.out_dir / f"engine-{today}.png"
