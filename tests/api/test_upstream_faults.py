@@ -17,7 +17,7 @@ import pytest
 from .fake_upstream import ANSWER, FakeUpstream
 from .server_process import GlmServe, free_port
 from .sse import assert_chunk_sequence, assert_framing, parse_events, post_stream
-from .upstream_gateway import UPSTREAM_KEY_ENV, start_gateway
+from .upstream_gateway import UPSTREAM_KEY_ENV, ask, gateway_client, running_fake, start_gateway
 
 UPSTREAM_SECRET = "upstream-secret-for-tests"
 FAST = {"connect": 1.0, "first_byte": 1.5, "between_chunks": 1.0}
@@ -80,9 +80,8 @@ def models(fake: FakeUpstream) -> dict[str, dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def fake() -> Iterator[FakeUpstream]:
-    upstream = FakeUpstream(chunks=10).start()
-    yield upstream
-    upstream.stop()
+    with running_fake(chunks=10) as upstream:
+        yield upstream
 
 
 @pytest.fixture(scope="module")
@@ -94,14 +93,8 @@ def gateway(fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 @pytest.fixture
 def gw(gateway: GlmServe, fake: FakeUpstream) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Bearer {gateway.api_key}"}
-    with httpx.Client(base_url=gateway.paas_url, headers=headers, timeout=30) as client:
+    with gateway_client(gateway, fake, timeout_s=30) as client:
         yield client
-    assert fake.wait_idle(5), "an upstream request was left open"
-
-
-def ask(model: str, **extra: Any) -> dict[str, Any]:
-    return {"model": model, "messages": [{"role": "user", "content": "say hello"}], **extra}
 
 
 @pytest.mark.parametrize("name", BEFORE_FIRST_BYTE)

@@ -16,7 +16,7 @@ from openai import OpenAI
 from .fake_upstream import ANSWER, FakeUpstream
 from .server_process import GlmServe, free_port
 from .sse import assert_chunk_sequence, post_stream
-from .upstream_gateway import UPSTREAM_KEY_ENV, start_gateway
+from .upstream_gateway import UPSTREAM_KEY_ENV, ask, gateway_client, running_fake, start_gateway
 
 ZHIPU_KEY = "0123456789abcdef0123456789abcdef.UpstreamSecret16"
 FAST = {"connect": 1.0, "first_byte": 3.0, "between_chunks": 3.0}
@@ -72,9 +72,8 @@ def models(fake: FakeUpstream, server: GlmServe) -> dict[str, dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def fake() -> Iterator[FakeUpstream]:
-    upstream = FakeUpstream(chunks=10).start()
-    yield upstream
-    upstream.stop()
+    with running_fake(chunks=10) as upstream:
+        yield upstream
 
 
 @pytest.fixture(scope="module")
@@ -88,14 +87,8 @@ def gateway(
 
 @pytest.fixture
 def gw(gateway: GlmServe, fake: FakeUpstream) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Bearer {gateway.api_key}"}
-    with httpx.Client(base_url=gateway.paas_url, headers=headers, timeout=60) as client:
+    with gateway_client(gateway, fake, timeout_s=60) as client:
         yield client
-    assert fake.wait_idle(5), "an upstream request was left open"
-
-
-def ask(model: str, **extra: Any) -> dict[str, Any]:
-    return {"model": model, "messages": [{"role": "user", "content": "say hello"}], **extra}
 
 
 def deployments(gateway: GlmServe, model: str) -> list[dict[str, Any]]:

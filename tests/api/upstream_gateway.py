@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from . import server_process
 from .credentials import new_zhipu_key
+from .fake_upstream import FakeUpstream
 from .server_process import GlmServe
 
 UPSTREAM_KEY_ENV = "GATEWAY_TEST_UPSTREAM_KEY"
@@ -44,3 +49,26 @@ def start_gateway(
     return server_process.start(
         tmp / "data", tmp / "gateway.log", new_zhipu_key(), extra_env, ["--config", str(config)]
     )
+
+
+def ask(model: str, **extra: Any) -> dict[str, Any]:
+    """A one-message chat body for ``model``."""
+    return {"model": model, "messages": [{"role": "user", "content": "say hello"}], **extra}
+
+
+@contextlib.contextmanager
+def running_fake(chunks: int = 10) -> Iterator[FakeUpstream]:
+    upstream = FakeUpstream(chunks=chunks).start()
+    try:
+        yield upstream
+    finally:
+        upstream.stop()
+
+
+@contextlib.contextmanager
+def gateway_client(gateway: GlmServe, fake: FakeUpstream, timeout_s: float) -> Iterator[httpx.Client]:
+    """Raw HTTP on the gateway's API root; afterwards no upstream request may be left open."""
+    headers = {"Authorization": f"Bearer {gateway.api_key}"}
+    with httpx.Client(base_url=gateway.paas_url, headers=headers, timeout=timeout_s) as client:
+        yield client
+    assert fake.wait_idle(5), "an upstream request was left open"
