@@ -36,11 +36,8 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def server(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GlmServe]:
     log_path = tmp_path_factory.mktemp("glmserve-log") / "server.log"
-    started = server_process.start(data_dir, log_path, new_zhipu_key())
-    try:
+    with server_process.start(data_dir, log_path, new_zhipu_key()) as started:
         yield started
-    finally:
-        started.stop()
 
 
 @pytest.fixture(autouse=True)

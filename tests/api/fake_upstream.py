@@ -249,30 +249,14 @@ class FakeUpstream:
     async def _do_ok(self, rec: Record, reader: Reader, writer: Writer, args: list[str]) -> bool:
         if not rec.body.get("stream"):
             return await _json(writer, 200, completion(rec.body, self.chunks))
-        await _sse_head(writer)
-        for chunk in stream_chunks(rec.body, self.chunks):
-            await _chunked(writer, _event(chunk))
-        await _chunked(writer, b"data: [DONE]\n\n")
-        await _chunked(writer, b"")
-        return True
+        return await _sse(writer, stream_chunks(rec.body, self.chunks))
 
     async def _do_zhipu_ok(self, rec: Record, reader: Reader, writer: Writer, args: list[str]) -> bool:
-        await _sse_head(writer)
-        for chunk in stream_chunks(rec.body, self.chunks, zhipu=True):
-            await _chunked(writer, _event(chunk))
-        await _chunked(writer, b"data: [DONE]\n\n")
-        await _chunked(writer, b"")
-        return True
+        return await _sse(writer, stream_chunks(rec.body, self.chunks, zhipu=True))
 
     async def _do_vllm_reasoning(self, rec: Record, reader: Reader, writer: Writer, args: list[str]) -> bool:
-        await _sse_head(writer)
-        for piece in ("Let me ", "think."):
-            await _chunked(writer, _event(_chunk({"reasoning": piece})))
-        for chunk in stream_chunks(rec.body, self.chunks):
-            await _chunked(writer, _event(chunk))
-        await _chunked(writer, b"data: [DONE]\n\n")
-        await _chunked(writer, b"")
-        return True
+        thinking = [_chunk({"reasoning": piece}) for piece in ("Let me ", "think.")]
+        return await _sse(writer, thinking + stream_chunks(rec.body, self.chunks))
 
     async def _do_reset_before(self, rec: Record, reader: Reader, writer: Writer, args: list[str]) -> bool:
         _reset(writer, rec)
@@ -471,6 +455,16 @@ def completion(body: dict[str, Any], n: int) -> dict[str, Any]:
 # -- wire helpers ----------------------------------------------------------------------------
 def _event(payload: dict[str, Any]) -> bytes:
     return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+
+async def _sse(writer: Writer, chunks: list[dict[str, Any]]) -> bool:
+    """A whole SSE answer: the head, every chunk as an event, ``[DONE]``; the connection stays open."""
+    await _sse_head(writer)
+    for chunk in chunks:
+        await _chunked(writer, _event(chunk))
+    await _chunked(writer, b"data: [DONE]\n\n")
+    await _chunked(writer, b"")
+    return True
 
 
 async def _json(writer: Writer, status: int, body: Any, headers: dict[str, str] | None = None) -> bool:

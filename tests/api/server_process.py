@@ -100,6 +100,12 @@ class GlmServe:
             raise AssertionError(f"glmserve {' '.join(args)} exited {done.returncode}:\n{done.stderr}")
         return done
 
+    def __enter__(self) -> GlmServe:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()

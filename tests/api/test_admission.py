@@ -25,11 +25,8 @@ def tight(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     """A second server with one slot and room for one waiting request."""
     env = {"GLMSERVE_ENGINE__PARALLEL": "1", "GLMSERVE_ENGINE__MAX_WAITING": "1"}
     log = tmp_path_factory.mktemp("tight-log") / "server.log"
-    started = server_process.start(data_dir, log, new_zhipu_key(), env)
-    try:
+    with server_process.start(data_dir, log, new_zhipu_key(), env) as started:
         yield started
-    finally:
-        started.stop()
 
 
 def body(max_tokens: int, stream: bool = True) -> dict[str, Any]:

@@ -32,11 +32,8 @@ CACHE_ENV = {
 @pytest.fixture(scope="module")
 def cached(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GlmServe]:
     log = tmp_path_factory.mktemp("cache") / "server.log"
-    started = server_process.start(data_dir, log, new_zhipu_key(), CACHE_ENV)
-    try:
+    with server_process.start(data_dir, log, new_zhipu_key(), CACHE_ENV) as started:
         yield started
-    finally:
-        started.stop()
 
 
 def body(prompt: str, max_tokens: int = 4, **extra: Any) -> dict[str, Any]:

@@ -98,9 +98,8 @@ def gateway(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) ->
         "text-only": {"deployments": [deployment]},
     }
     env = {"GLMSERVE_IMAGE_FETCH": "1", "GLMSERVE_IMAGES__ALLOW_HOSTS": '["127.0.0.2"]'}
-    started = start_gateway(tmp_path_factory.mktemp("vision-gateway"), table, "unused", env)
-    yield started
-    started.stop()
+    with start_gateway(tmp_path_factory.mktemp("vision-gateway"), table, "unused", env) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")

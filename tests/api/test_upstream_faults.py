@@ -86,9 +86,8 @@ def fake() -> Iterator[FakeUpstream]:
 
 @pytest.fixture(scope="module")
 def gateway(fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GlmServe]:
-    started = start_gateway(tmp_path_factory.mktemp("faults"), models(fake), UPSTREAM_SECRET)
-    yield started
-    started.stop()
+    with start_gateway(tmp_path_factory.mktemp("faults"), models(fake), UPSTREAM_SECRET) as started:
+        yield started
 
 
 @pytest.fixture

@@ -51,9 +51,8 @@ def gateway(server: GlmServe, tmp_path_factory: pytest.TempPathFactory) -> Itera
         "glm-4.6": {"deployments": [upstream | {"kind": "zhipu", "auth": "jwt"}]},
         "oai": {"deployments": [upstream | {"kind": "openai"}]},
     }
-    started = start_gateway(tmp_path_factory.mktemp("gateway"), table, server.api_key)
-    yield started
-    started.stop()
+    with start_gateway(tmp_path_factory.mktemp("gateway"), table, server.api_key) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")

@@ -80,9 +80,8 @@ def fake() -> Iterator[FakeUpstream]:
 def gateway(
     fake: FakeUpstream, server: GlmServe, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[GlmServe]:
-    started = start_gateway(tmp_path_factory.mktemp("reliability"), models(fake, server), ZHIPU_KEY)
-    yield started
-    started.stop()
+    with start_gateway(tmp_path_factory.mktemp("reliability"), models(fake, server), ZHIPU_KEY) as started:
+        yield started
 
 
 @pytest.fixture
