@@ -5,7 +5,8 @@
 Every contender serves the same GGUF with the same threads and receives the same requests
 (greedy, a fixed token budget, streamed). Contenders run one after another, never side by side,
 in ``--passes`` passes whose order alternates (A B C, then C B A), so that a slow spell of a
-shared machine does not land on one contender; each level's passes are merged. For each
+shared machine does not land on one contender; each level's passes are merged for the table,
+and each target ratio is judged on the median of its per-pass quotients (paired). For each
 concurrency level a pass sends ``rounds x level`` requests; the figures are aggregate output
 tok/s, TTFT p50/p95, inter-token latency p95 and failures. One multi-turn conversation (first
 pass) shows the prompt cache. It prints a table and the target ratios, and writes
@@ -54,6 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ctx-per-slot", type=int, default=4096, help="context per slot [4096]")
     parser.add_argument("--data-dir", type=Path, default=HERE.parent / "data" / "bench")
     parser.add_argument("--out-dir", type=Path, default=HERE / "results")
+    parser.add_argument("--tag", help="results file name engine-<date>-<tag>.json (a partial run)")
     parser.add_argument(
         "--setup-only", action="store_true", help="only assemble the model and build llama-cpp-python"
     )
@@ -128,6 +130,7 @@ def merged_levels(entry: dict[str, Any]) -> None:
         summary.summarize_level(
             load.LevelRun(c, sum(r.wall_s for r in parts), [x for r in parts for x in r.results])
         )
+        | {"per_pass": [summary.pass_figures(r) for r in parts]}
         for c, parts in sorted(runs.items())
     ]
 
@@ -227,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         results["contenders"][contender.key] = entries[contender.key]
     results["machine"]["loadavg_end"] = os.getloadavg()
     report.attach_ratios(results)
-    json_path, png_path = args.out_dir / f"engine-{today}.json", args.out_dir / f"engine-{today}.png"
+    stem = f"engine-{today}" + (f"-{args.tag}" if args.tag else "")
+    json_path, png_path = args.out_dir / f"{stem}.json", args.out_dir / f"{stem}.png"
     report.write_json(results, json_path)
     plot.write_png(results, png_path)
     print(report.text(results))

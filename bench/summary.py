@@ -62,6 +62,13 @@ def summarize_level(run: LevelRun) -> dict[str, Any]:
     }
 
 
+def pass_figures(run: LevelRun) -> dict[str, Any]:
+    """One pass's headline figures, kept beside the merged ones to show the spread between passes."""
+    figures = summarize_level(run)
+    keep = ("wall_s", "aggregate_tok_s", "ttft_p50_s", "ttft_p95_s", "itl_p95_s", "failed")
+    return {k: figures[k] for k in keep}
+
+
 def summarize_conversation(results: list[RequestResult]) -> dict[str, Any]:
     turns = [
         {
