@@ -193,6 +193,13 @@ class Meter:
         except GlmError as exc:  # the lease expires on its own
             log.warning("could not release a rate-limit lease: %s", exc.message)
 
+    def _served_by(self) -> str | None:
+        """The deployment that answered (a chain names it in ``Usage``); a cache hit has none."""
+        usage = self._usage
+        if usage is not None and usage.served_by and not self._cache_hit:
+            return usage.served_by
+        return self.deployment
+
     def _row(self, status: int, code: str | None) -> UsageRow:
         usage, now = self._usage, time.monotonic()
         keep = self._owner.keeps_content
@@ -201,7 +208,7 @@ class Meter:
             created_at=self._created_at,
             key_id=self._principal.key_id,
             model=self._req.model[:_MODEL_CHARS],
-            deployment=self.deployment,
+            deployment=self._served_by(),
             request_id=self._request_id,
             stream=bool(self._req.stream),
             status=status,

@@ -54,7 +54,7 @@ async def think_then_answer(engine: Engine, gen: Generation) -> AsyncIterator[Ev
     if left is not None and left <= 0:
         yield Finish("length")
         if first:
-            yield Usage(first.prompt_tokens, used, first.cached_tokens, used)
+            yield replace(first, completion_tokens=used, reasoning_tokens=used)
         return
     reasoning = "".join(parts).strip()
     answer = replace(
@@ -68,7 +68,11 @@ async def think_then_answer(engine: Engine, gen: Generation) -> AsyncIterator[Ev
             if isinstance(ev, Usage):
                 prompt = first.prompt_tokens if first else ev.prompt_tokens
                 cached = first.cached_tokens if first else ev.cached_tokens
-                yield Usage(prompt, used + ev.completion_tokens, cached, used)
+                completion = used + ev.completion_tokens
+                yield replace(
+                    ev, prompt_tokens=prompt, completion_tokens=completion, cached_tokens=cached,
+                    reasoning_tokens=used,
+                )  # fmt: skip
             else:
                 yield ev
     finally:

@@ -4,6 +4,7 @@ concurrency limits, fallback to the embedded model; and what each upstream kind 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -111,10 +112,14 @@ def test_breaker_opens_after_consecutive_failures_and_recovers(
     assert len(fake.requests_for("brk-up")) == 3
 
 
-def test_balancing_spreads_load_by_weight(gw: httpx.Client, fake: FakeUpstream) -> None:
+def test_balancing_spreads_load_by_weight(gw: httpx.Client, gateway: GlmServe, fake: FakeUpstream) -> None:
     for _ in range(40):
         assert gw.post("chat/completions", json=ask("bal")).status_code == 200
     assert (len(fake.requests_for("bal-a")), len(fake.requests_for("bal-b"))) == (30, 10)
+    usage = gw.get(f"{gateway.root}/admin/usage", params={"model": "bal", "limit": 100})
+    assert usage.status_code == 200, usage.text
+    served = Counter(row["deployment"] for row in usage.json()["data"])
+    assert served == {"bal#0": 30, "bal#1": 10}, "each usage row names the deployment that answered"
 
     fake.set_default("bal-a", "slow:0.2")
     fake.set_default("bal-b", "slow:0.2")

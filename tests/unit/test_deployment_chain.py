@@ -25,6 +25,11 @@ from glmserve.errors import (
 OK = [Text("hi"), Finish("stop"), Usage(1, 1)]
 
 
+def answered_by(label: str) -> list[Event]:
+    """``OK`` as the chain passes it on: its ``Usage`` names the deployment that answered."""
+    return [Text("hi"), Finish("stop"), Usage(1, 1, served_by=label)]
+
+
 class Scripted:
     """Each call to ``stream`` takes the next step: "ok", "mid" (fails after one event) or an error."""
 
@@ -94,7 +99,7 @@ def collect(c: DeploymentChain) -> list[Event]:
 def test_fallback_to_the_next_deployment_before_the_first_event() -> None:
     a, b = Scripted("a", [UpstreamError("refused")]), Scripted("b")
     c, clock = chain([a, b])
-    assert collect(c) == OK
+    assert collect(c) == answered_by("b")
     assert (a.calls, b.calls) == (1, 1) and clock.slept == [], "a fallback does not wait"
     assert [m.in_flight for m in c.members] == [0, 0]
 
@@ -118,7 +123,7 @@ def test_request_faults_are_not_retried() -> None:
 def test_retry_rounds_with_backoff_then_success() -> None:
     a = Scripted("a", [UpstreamError("x"), UpstreamError("y")])
     c, clock = chain([a])
-    assert collect(c) == OK
+    assert collect(c) == answered_by("a")
     assert a.calls == 3 and clock.slept == [pytest.approx(0.075), pytest.approx(0.15)]
 
 
@@ -141,7 +146,7 @@ def test_permanent_failures_are_not_retried() -> None:
 def test_retry_after_is_waited_out_when_short() -> None:
     a = Scripted("a", [RateLimited("slow down", retry_after=2)])
     c, clock = chain([a])
-    assert collect(c) == OK
+    assert collect(c) == answered_by("a")
     assert clock.slept == [2.0] and a.calls == 2
     assert c.members[0].breaker.consecutive == 0, "a 429 is not a breaker failure"
 
@@ -198,7 +203,7 @@ def test_breaker_opens_then_recovers_through_one_probe() -> None:
     assert a.calls == 2 and caught.value.retry_after == 10
     clock.now += 10
     a.default = "ok"
-    assert collect(c) == OK
+    assert collect(c) == answered_by("a")
     assert c.members[0].breaker.state == "closed"
 
 

@@ -23,13 +23,14 @@ import math
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from glmserve.deployment_config import RetryPolicy
 from glmserve.deployments.balancer import select
 from glmserve.deployments.budget import RetryBudget, backoff
 from glmserve.deployments.member import Member
-from glmserve.engines.base import Event, Finish, Generation
+from glmserve.engines.base import Event, Finish, Generation, Usage
 from glmserve.errors import (
     GlmError,
     InvalidRequest,
@@ -44,6 +45,11 @@ DEFAULT_COOLDOWN_S = 1.0
 def _counts_against(exc: GlmError) -> bool:
     """A failure of the deployment, not of the request (which any deployment would refuse)."""
     return not isinstance(exc, InvalidRequest)
+
+
+def _signed(event: Event, member: Member) -> Event:
+    """A ``Usage`` names the deployment that answered, for the request's usage row."""
+    return replace(event, served_by=member.label) if isinstance(event, Usage) else event
 
 
 class DeploymentChain:
@@ -69,9 +75,9 @@ class DeploymentChain:
         member, events, first = await self._first_event(generation)
         outcome = "left"
         try:
-            yield first
+            yield _signed(first, member)
             async for event in events:
-                yield event
+                yield _signed(event, member)
             outcome = "ok"
         except GlmError as exc:
             outcome = "failed"

@@ -40,6 +40,7 @@ class Usage:
     completion_tokens: int
     cached_tokens: int = 0
     reasoning_tokens: int = 0
+    served_by: str | None = None  # the deployment that answered, set by a deployment chain
 
 
 Event = Text | Reasoning | ToolCall | Finish | Usage

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 from glmserve.engines.base import Event, Finish, Reasoning, Text, Usage
 from glmserve.parsers.reasoning import ReasoningParser
@@ -55,9 +56,7 @@ async def parse_stream(
                     yield Finish("tool_calls" if called and reason == "stop" else reason)
                 case Usage() if reasoning is not None and not ev.reasoning_tokens:
                     # llama.cpp streams about one token per delta: a close count for native reasoning.
-                    yield Usage(
-                        ev.prompt_tokens, ev.completion_tokens, ev.cached_tokens, parsers.reasoning_chunks
-                    )
+                    yield replace(ev, reasoning_tokens=parsers.reasoning_chunks)
                 case _:
                     yield ev
     finally:
