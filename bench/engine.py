@@ -186,7 +186,7 @@ def prepare_only(args: argparse.Namespace, setup: Setup) -> None:
     print(f"model: {setup.model}")
     if args.skip_llama_cpp_python:
         return
-    print(f"building {llama_cpp_python.PACKAGE} into {llama_cpp_python.VENV} (about 5 min)...", flush=True)
+    print(f"building {llama_cpp_python.PACKAGE} into {llama_cpp_python.VENV} (10-15 min)...", flush=True)
     install = llama_cpp_python.ensure(setup.log_dir / "llama-cpp-python-build.log")
     took = "already built" if install.build_s is None else f"built in {install.build_s:.0f}s"
     print(f"llama-cpp-python {install.version}: {took}")
@@ -197,7 +197,7 @@ def announce_build(contender: Contender, setup: Setup) -> None:
         return
     if llama_cpp_python.probe(llama_cpp_python.VENV) is None:
         tqdm.write(
-            f"building llama-cpp-python into {llama_cpp_python.VENV} (about 5 min, log in {setup.log_dir})"
+            f"building llama-cpp-python into {llama_cpp_python.VENV} (10-15 min, log in {setup.log_dir})"
         )
 
 

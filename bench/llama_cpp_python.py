@@ -1,7 +1,11 @@
 """A virtualenv of its own for llama-cpp-python's OpenAI server, built once from source by pip.
 
 It lives apart from glmserve's .venv so that its pinned llama.cpp and dependencies never mix with
-xllamacpp's. The build compiles llama.cpp (about five minutes on two cores); its log is kept.
+xllamacpp's. The build compiles llama.cpp (10-15 minutes on two cores); its log is kept. It is
+compiled for the instruction set of the xllamacpp wheel (AVX2, FMA, F16C, BMI2), not for
+``-march=native``: a native build on this VM used instructions its CPU advertises but does not
+run (the server died of SIGILL at its first generation), and equal instruction sets keep the
+comparison fair. pip's wheel cache is bypassed, so an earlier native wheel is never reused.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PACKAGE = "llama-cpp-python[server]==0.3.36"
-VENV = Path(__file__).resolve().parent / ".venv-llama-cpp-python"
+VENV = Path(__file__).resolve().parent / ".venv-llama-cpp-python-avx2"
+CMAKE_ARGS = "-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
 
 
 class BuildFailed(RuntimeError):
@@ -25,7 +30,7 @@ class BuildFailed(RuntimeError):
 class Install:
     python: Path
     version: str
-    system_info: str  # the CPU features its llama.cpp was compiled for (-march=native by default)
+    system_info: str  # the CPU features its llama.cpp was compiled for
     build_s: float | None  # None: it was already built
 
 
@@ -53,10 +58,11 @@ def ensure(log_path: Path, venv: Path = VENV, timeout_s: float = 3600) -> Instal
         return Install(python_of(venv), *found, None)
     start = time.perf_counter()
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "CMAKE_BUILD_PARALLEL_LEVEL": str(os.cpu_count() or 2)}
+    env = {**os.environ, "CMAKE_BUILD_PARALLEL_LEVEL": str(os.cpu_count() or 2), "CMAKE_ARGS": CMAKE_ARGS}
     with log_path.open("w") as log:
         steps = [[sys.executable, "-m", "venv", str(venv)]] if not python_of(venv).exists() else []
-        steps.append([str(python_of(venv)), "-m", "pip", "install", "--no-input", PACKAGE])
+        pip = [str(python_of(venv)), "-m", "pip", "install", "--no-input", "--no-cache-dir"]
+        steps.append([*pip, PACKAGE])
         for cmd in steps:
             log.write(f"$ {' '.join(cmd)}\n")
             log.flush()

@@ -65,7 +65,15 @@ def summarize_level(run: LevelRun) -> dict[str, Any]:
 def pass_figures(run: LevelRun) -> dict[str, Any]:
     """One pass's headline figures, kept beside the merged ones to show the spread between passes."""
     figures = summarize_level(run)
-    keep = ("wall_s", "aggregate_tok_s", "ttft_p50_s", "ttft_p95_s", "itl_p95_s", "failed")
+    keep = (
+        "wall_s",
+        "aggregate_tok_s",
+        "ttft_p50_s",
+        "ttft_p95_s",
+        "itl_p95_s",
+        "decode_tok_s_p50",
+        "failed",
+    )
     return {k: figures[k] for k in keep}
 
 
