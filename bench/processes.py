@@ -35,11 +35,21 @@ def log_tail(path: Path, lines: int = 15) -> str:
         return ""
 
 
+def exit_status(code: int) -> str:
+    """``-4`` as ``SIGILL``: a negative return code is the signal that killed the process."""
+    if code >= 0:
+        return f"status {code}"
+    try:
+        return signal.Signals(-code).name
+    except ValueError:
+        return f"signal {-code}"
+
+
 def wait_healthy(proc: subprocess.Popen[bytes], url: str, timeout_s: float, log_path: Path) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if (code := proc.poll()) is not None:
-            raise StartFailed(f"exited with {code} before it was healthy:\n{log_tail(log_path)}")
+            raise StartFailed(f"exited with {exit_status(code)} before it was healthy:\n{log_tail(log_path)}")
         try:
             if httpx.get(url, timeout=2.0).status_code == 200:
                 return
@@ -86,5 +96,7 @@ def server_process(
         try:
             wait_healthy(proc, health_url, timeout_s, log_path)
             yield time.perf_counter() - start
+            if (code := proc.poll()) is not None:  # its requests failed; say why, not only how
+                raise StartFailed(f"exited with {exit_status(code)} while serving:\n{log_tail(log_path)}")
         finally:
             stop(proc)
