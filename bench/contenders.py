@@ -133,7 +133,10 @@ def _resolved(path: Path, timeout_s: float = 10.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     while not path.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
-    return json.loads(path.read_text()) if path.exists() else {}
+    try:
+        return dict(json.loads(path.read_text())) if path.exists() else {}
+    except ValueError as exc:  # informational only: never fail the contender over it
+        return {"resolved_error": str(exc)}
 
 
 def _slots(base: str) -> dict[str, Any]:

@@ -66,7 +66,9 @@ def main() -> None:
         signal.signal(sig, lambda *_: stop.set())
     params = build_params(args)
     server = xllamacpp.Server(params)
-    args.resolved.write_text(json.dumps(resolved(params, server)))
+    partial = args.resolved.with_suffix(".partial")
+    partial.write_text(json.dumps(resolved(params, server)))
+    partial.replace(args.resolved)  # atomic: the benchmark never reads a half-written file
     while not stop.wait(1.0):
         pass
     del server
