@@ -32,8 +32,8 @@ class Ratio:
         return "PASS" if ok else "FAIL"
 
     def line(self) -> str:
-        value = "   n/a" if self.value is None else f"{self.value:6.3f}"
-        merged = "   n/a" if self.merged is None else f"{self.merged:6.3f}"
+        value = "    n/a" if self.value is None else f"{self.value:7.4f}"  # 4 places: 0.9496 is no 0.950
+        merged = "    n/a" if self.merged is None else f"{self.merged:7.4f}"
         sign = ">=" if self.at_least else "<="
         passes = " ".join(f"{v:.3f}" for v in self.per_pass) or "-"
         return (
