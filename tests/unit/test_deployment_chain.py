@@ -11,7 +11,7 @@ import pytest
 
 from glmserve.deployment_config import RetryPolicy
 from glmserve.deployments.breaker import CircuitBreaker
-from glmserve.deployments.chain import DeploymentChain
+from glmserve.deployments.chain import TIMER_SLACK_S, DeploymentChain
 from glmserve.deployments.member import Member
 from glmserve.engines.base import Event, Finish, Generation, Sampling, Text, Usage
 from glmserve.errors import (
@@ -147,8 +147,22 @@ def test_retry_after_is_waited_out_when_short() -> None:
     a = Scripted("a", [RateLimited("slow down", retry_after=2)])
     c, clock = chain([a])
     assert collect(c) == answered_by("a")
-    assert clock.slept == [2.0] and a.calls == 2
+    assert clock.slept == [2.0 + TIMER_SLACK_S] and a.calls == 2
     assert c.members[0].breaker.consecutive == 0, "a 429 is not a breaker failure"
+
+
+def test_retry_after_is_waited_out_on_a_coarse_timer() -> None:
+    """uvloop's timers tick in cached milliseconds: a sleep may end 1 ms early, a shorter one at once."""
+    a = Scripted("a", [RateLimited("slow down", retry_after=1)])
+    c, clock = chain([a])
+
+    async def coarse_sleep(seconds: float) -> None:
+        clock.slept.append(seconds)
+        clock.now += 0.0 if seconds < 0.001 else seconds - 0.001
+
+    c._sleep = coarse_sleep
+    assert collect(c) == answered_by("a")
+    assert a.calls == 2
 
 
 def test_long_retry_after_goes_back_to_the_client() -> None:

@@ -40,6 +40,10 @@ from glmserve.errors import (
 )
 
 DEFAULT_COOLDOWN_S = 1.0
+# A wait that outlasts a cooldown sleeps this much longer: uvloop's timers run on a cached
+# millisecond clock, so a sleep can end a millisecond before time.monotonic() reaches its end,
+# and a sub-millisecond one returns at once; the deployment would then still be cooling.
+TIMER_SLACK_S = 0.01
 
 
 def _counts_against(exc: GlmError) -> bool:
@@ -100,7 +104,7 @@ class DeploymentChain:
             if member is None:
                 if not tried and waited == 0 and (pause := self._short_cooldown()) is not None:
                     waited += 1
-                    await self._sleep(pause)
+                    await self._sleep(pause + TIMER_SLACK_S)
                     continue
                 if not tried:
                     raise last or self._unavailable()
@@ -166,7 +170,7 @@ class DeploymentChain:
                 return None
             # The upstream said when to come back: waiting that out is self-limiting, so it does not
             # draw on the retry budget (which an earlier outage may have spent).
-            return max(pause, float(last.retry_after))
+            return max(pause, float(last.retry_after) + TIMER_SLACK_S)
         if not self.budget.try_spend():
             return None
         return pause
