@@ -166,6 +166,12 @@ class FakeUpstream:
             raise RuntimeError("fake upstream did not start")
         return self
 
+    def __enter__(self) -> FakeUpstream:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         loop = self._loop
         if loop is None:

@@ -85,9 +85,8 @@ def internal() -> Iterator[tuple[int, type[ImageHandler]]]:
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[FakeUpstream]:
-    fake = FakeUpstream().start()
-    yield fake
-    fake.stop()
+    with FakeUpstream() as fake:
+        yield fake
 
 
 @pytest.fixture(scope="module")

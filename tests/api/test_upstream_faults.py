@@ -17,7 +17,7 @@ import pytest
 from .fake_upstream import ANSWER, FakeUpstream
 from .server_process import GlmServe, free_port
 from .sse import assert_chunk_sequence, assert_framing, parse_events, post_stream
-from .upstream_gateway import UPSTREAM_KEY_ENV, ask, gateway_client, running_fake, start_gateway
+from .upstream_gateway import UPSTREAM_KEY_ENV, ask, gateway_client, start_gateway
 
 UPSTREAM_SECRET = "upstream-secret-for-tests"
 FAST = {"connect": 1.0, "first_byte": 1.5, "between_chunks": 1.0}
@@ -80,7 +80,7 @@ def models(fake: FakeUpstream) -> dict[str, dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def fake() -> Iterator[FakeUpstream]:
-    with running_fake(chunks=10) as upstream:
+    with FakeUpstream(chunks=10) as upstream:
         yield upstream
 
 

@@ -17,7 +17,7 @@ from openai import OpenAI
 from .fake_upstream import ANSWER, FakeUpstream
 from .server_process import GlmServe, free_port
 from .sse import assert_chunk_sequence, post_stream
-from .upstream_gateway import UPSTREAM_KEY_ENV, ask, gateway_client, running_fake, start_gateway
+from .upstream_gateway import UPSTREAM_KEY_ENV, ask, gateway_client, start_gateway
 
 ZHIPU_KEY = "0123456789abcdef0123456789abcdef.UpstreamSecret16"
 FAST = {"connect": 1.0, "first_byte": 3.0, "between_chunks": 3.0}
@@ -73,7 +73,7 @@ def models(fake: FakeUpstream, server: GlmServe) -> dict[str, dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def fake() -> Iterator[FakeUpstream]:
-    with running_fake(chunks=10) as upstream:
+    with FakeUpstream(chunks=10) as upstream:
         yield upstream
 
 

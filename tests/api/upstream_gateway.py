@@ -57,15 +57,6 @@ def ask(model: str, **extra: Any) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def running_fake(chunks: int = 10) -> Iterator[FakeUpstream]:
-    upstream = FakeUpstream(chunks=chunks).start()
-    try:
-        yield upstream
-    finally:
-        upstream.stop()
-
-
-@contextlib.contextmanager
 def gateway_client(gateway: GlmServe, fake: FakeUpstream, timeout_s: float) -> Iterator[httpx.Client]:
     """Raw HTTP on the gateway's API root; afterwards no upstream request may be left open."""
     headers = {"Authorization": f"Bearer {gateway.api_key}"}
