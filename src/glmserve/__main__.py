@@ -1,3 +1,3 @@
-from glmserve.cli import main
+from glmserve.cli.main import main
 
 main()

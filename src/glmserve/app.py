@@ -11,21 +11,21 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 from starlette.exceptions import HTTPException
 
-from glmserve.access_log import AccessLogMiddleware
-from glmserve.accounting import open_accounting
-from glmserve.auth import Authenticator
-from glmserve.cache import open_cache
-from glmserve.completions import ChatService
+from glmserve.accounting.auth import Authenticator
+from glmserve.accounting.build import open_accounting
+from glmserve.caching.cache import open_cache
+from glmserve.config.settings import Settings
 from glmserve.errors import EngineError, GlmError, InvalidRequest, NotFound
+from glmserve.http.access_log import AccessLogMiddleware
+from glmserve.http.request_id import RequestIdMiddleware
+from glmserve.http.responses import json_response
+from glmserve.http.routes import admin, chat, health, models
+from glmserve.http.routes import metrics as metrics_route
 from glmserve.images.inputs import ImageLoader
 from glmserve.metrics import Metrics
-from glmserve.middleware import RequestIdMiddleware
-from glmserve.responses import json_response
-from glmserve.routes import admin, chat, health, models
-from glmserve.routes import metrics as metrics_route
-from glmserve.routing import build_router
 from glmserve.services import Services
-from glmserve.settings import Settings
+from glmserve.serving.chat_service import ChatService
+from glmserve.serving.model_router import build_router
 from glmserve.store.db import open_store
 from glmserve.store.keys import KeyStore, load_or_create_master_key
 

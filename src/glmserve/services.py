@@ -6,14 +6,14 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
-from glmserve.auth import Authenticator, Principal
-from glmserve.cache import ResponseCache
-from glmserve.completions import ChatService
-from glmserve.key_admin import KeyAdmin
-from glmserve.metering import Metering
+from glmserve.accounting.auth import Authenticator, Principal
+from glmserve.accounting.key_admin import KeyAdmin
+from glmserve.accounting.metering import Metering
+from glmserve.caching.cache import ResponseCache
+from glmserve.config.settings import Settings
 from glmserve.metrics import Metrics
-from glmserve.routing import ModelRouter
-from glmserve.settings import Settings
+from glmserve.serving.chat_service import ChatService
+from glmserve.serving.model_router import ModelRouter
 from glmserve.store.db import Store
 from glmserve.store.keys import KeyStore
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from glmserve.accounting_config import LimitSettings, UsageSettings
-from glmserve.cli import app
+from glmserve.cli.main import app
+from glmserve.config.accounting import LimitSettings, UsageSettings
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
 TOP_LEVEL = ["master_key_file", "redis_url", "access_log", "metrics_require_key"]

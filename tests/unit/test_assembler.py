@@ -1,5 +1,5 @@
-from glmserve.assembler import ChunkEncoder, CompletionBuilder, Envelope
 from glmserve.engines.base import Finish, Text, ToolCall, Usage
+from glmserve.frontends.chat.render import ChunkEncoder, CompletionBuilder, Envelope
 
 
 def _env() -> Envelope:

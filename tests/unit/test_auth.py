@@ -12,7 +12,7 @@ import jwt
 import pytest
 from zhipuai.core._jwt_token import generate_token
 
-from glmserve.auth import Authenticator, Principal
+from glmserve.accounting.auth import Authenticator, Principal
 from glmserve.errors import AuthError
 from glmserve.store.db import open_store
 from glmserve.store.keys import KeyStore, load_or_create_master_key

@@ -7,12 +7,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from glmserve.cache import CacheControl, cache_key, is_deterministic
-from glmserve.cache_store import MemoryStore, decode_events, encode_events
-from glmserve.completions import to_generation
+from glmserve.caching.cache import CacheControl, cache_key, is_deterministic
+from glmserve.caching.single_flight import Flight, SingleFlight
+from glmserve.caching.store import MemoryStore, decode_events, encode_events
 from glmserve.engines.base import Event, Finish, Text, ToolCall, Usage
-from glmserve.protocol.chat import ChatCompletionRequest
-from glmserve.single_flight import Flight, SingleFlight
+from glmserve.frontends.chat.protocol import ChatCompletionRequest
+from glmserve.serving.chat_service import to_generation
 
 EVENTS: list[Event] = [Text("hi"), ToolCall(0, "call_1", "f", "{}"), Finish("stop"), Usage(3, 1)]
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from glmserve.deployment_config import RetryPolicy
+from glmserve.config.deployments import RetryPolicy
 from glmserve.deployments.breaker import CircuitBreaker
 from glmserve.deployments.chain import TIMER_SLACK_S, DeploymentChain
 from glmserve.deployments.member import Member

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from glmserve.deployment_config import Deployment
-from glmserve.settings import ModelEntry, load_settings
+from glmserve.config.deployments import Deployment
+from glmserve.config.settings import ModelEntry, load_settings
 
 CONFIG = """
 [[models]]
@@ -108,8 +108,8 @@ def test_images_can_never_reach_a_deployment_that_cannot_see(fields: dict[str, o
 
 
 def test_the_projector_reaches_llama_cpp(tmp_path: Path) -> None:
+    from glmserve.config.settings import EngineSettings
     from glmserve.engines.llamacpp.engine import _params
-    from glmserve.settings import EngineSettings
 
     params = _params(tmp_path / "m.gguf", EngineSettings(), tmp_path / "mmproj.gguf")
     assert params.mmproj.path == str(tmp_path / "mmproj.gguf")

@@ -17,14 +17,14 @@ import httpx
 import pytest
 from PIL import Image
 
-from glmserve.completions import to_generation
+from glmserve.config.images import ImageSettings
 from glmserve.errors import InvalidRequest
-from glmserve.images.config import ImageSettings
+from glmserve.frontends.chat.protocol import ChatCompletionRequest
+from glmserve.frontends.validation import parse
 from glmserve.images.decode import ImageError, check, from_base64
 from glmserve.images.fetch import FetchPolicy, fetch_image
 from glmserve.images.inputs import ImageLoader, refuse_images
-from glmserve.protocol.chat import ChatCompletionRequest
-from glmserve.protocol.validation import parse
+from glmserve.serving.chat_service import to_generation
 
 
 def encoded(fmt: str, size: tuple[int, int] = (8, 6), **kw: object) -> bytes:
@@ -255,7 +255,7 @@ def test_every_image_setting_is_in_the_readme(name: str) -> None:
 
 
 def test_glmserve_image_fetch_is_short_for_images_fetch(monkeypatch: pytest.MonkeyPatch) -> None:
-    from glmserve.settings import load_settings
+    from glmserve.config.settings import load_settings
 
     assert load_settings().images.fetch is False
     monkeypatch.setenv("GLMSERVE_IMAGE_FETCH", "1")

@@ -6,13 +6,13 @@ import asyncio
 
 import pytest
 
-from glmserve.accounting_config import LimitSettings
-from glmserve.auth import Principal
-from glmserve.limiters.base import Decision, Quota
-from glmserve.limiters.memory import MemoryLimiter
-from glmserve.limiters.window import Window
-from glmserve.limits import Limits, duration, ratelimit_headers, worst_case_tokens
-from glmserve.protocol.chat import ChatCompletionRequest
+from glmserve.accounting.auth import Principal
+from glmserve.accounting.limiters.base import Decision, Quota
+from glmserve.accounting.limiters.memory import MemoryLimiter
+from glmserve.accounting.limiters.window import Window
+from glmserve.accounting.limits import Limits, duration, ratelimit_headers, worst_case_tokens
+from glmserve.config.accounting import LimitSettings
+from glmserve.frontends.chat.protocol import ChatCompletionRequest
 from glmserve.store.key_records import KeyPolicy
 
 T0 = 1_700_000_000.25

@@ -16,9 +16,9 @@ from typing import TypeVar
 import pytest
 import redis
 
-from glmserve.limiters.base import Limiter, Quota
-from glmserve.limiters.memory import MemoryLimiter
-from glmserve.limiters.redis import RedisLimiter
+from glmserve.accounting.limiters.base import Limiter, Quota
+from glmserve.accounting.limiters.memory import MemoryLimiter
+from glmserve.accounting.limiters.redis import RedisLimiter
 
 T = TypeVar("T")
 WINDOW_S = 2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from glmserve.engines.sse_reader import SseDecoder, SseEvent, SseTooLarge
+from glmserve.engines.upstream.sse import SseDecoder, SseEvent, SseTooLarge
 
 STREAM = (
     b'data: {"a": 1}\n\n: ping\n\ndata: {"b": 2}\n\nevent: error\ndata: {"error": {}}\n\ndata: [DONE]\n\n'
@@ -55,7 +55,7 @@ def test_blank_lines_without_data_dispatch_nothing() -> None:
 
 
 def test_an_endless_event_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("glmserve.engines.sse_reader.MAX_PENDING_BYTES", 100)
+    monkeypatch.setattr("glmserve.engines.upstream.sse.MAX_PENDING_BYTES", 100)
     decoder = SseDecoder()
     with pytest.raises(SseTooLarge):
         for _ in range(20):

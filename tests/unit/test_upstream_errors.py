@@ -7,7 +7,7 @@ import email.utils
 import orjson
 import pytest
 
-from glmserve.engines.upstream_errors import error_in, from_response, retry_after_seconds
+from glmserve.engines.upstream.errors import error_in, from_response, retry_after_seconds
 from glmserve.errors import (
     ContentFiltered,
     ContextLengthExceeded,

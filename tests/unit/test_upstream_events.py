@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from glmserve.engines.base import Finish, Reasoning, Text, ToolCall, Usage
-from glmserve.engines.upstream_events import ChunkMapper, completion_events
+from glmserve.engines.upstream.events import ChunkMapper, completion_events
 
 
 def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, Any]:

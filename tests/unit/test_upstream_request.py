@@ -5,7 +5,7 @@ from __future__ import annotations
 import jwt
 
 from glmserve.engines.base import Generation, Sampling
-from glmserve.engines.upstream_request import ZhipuToken, credential, request_body
+from glmserve.engines.upstream.request import ZhipuToken, credential, request_body
 
 TOOLS = [
     {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}},

@@ -11,7 +11,8 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
-from glmserve.deployment_config import Deployment
+from glmserve.config.deployments import Deployment
+from glmserve.config.settings import DEFAULT_MODEL, ModelEntry, Settings
 from glmserve.deployments.breaker import CircuitBreaker
 from glmserve.deployments.chain import DeploymentChain
 from glmserve.deployments.health import Check
@@ -19,11 +20,10 @@ from glmserve.deployments.member import Member
 from glmserve.engines.base import Engine, Event, Generation
 from glmserve.engines.llamacpp.engine import LlamaCppEngine
 from glmserve.engines.llamacpp.models import ensure_default_model
-from glmserve.engines.upstream import UpstreamEngine
-from glmserve.settings import DEFAULT_MODEL, ModelEntry, Settings
-from glmserve.thinking import think_then_answer
+from glmserve.engines.thinking import think_then_answer
+from glmserve.engines.upstream.engine import UpstreamEngine
 
-log = logging.getLogger("glmserve.routing")
+log = logging.getLogger("glmserve.serving.model_router")
 
 
 class EmbeddedDeployment:

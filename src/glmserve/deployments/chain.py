@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
-from glmserve.deployment_config import RetryPolicy
+from glmserve.config.deployments import RetryPolicy
 from glmserve.deployments.balancer import select
 from glmserve.deployments.budget import RetryBudget, backoff
 from glmserve.deployments.member import Member

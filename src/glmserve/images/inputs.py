@@ -11,11 +11,11 @@ from typing import Any
 
 import httpx
 
+from glmserve.config.images import ImageSettings
 from glmserve.errors import InvalidRequest
-from glmserve.images.config import ImageSettings
+from glmserve.frontends.chat.protocol import ImagePart, Message
 from glmserve.images.decode import CheckedImage, ImageError, check, from_base64
 from glmserve.images.fetch import FetchPolicy, fetch_image
-from glmserve.protocol.chat import ImagePart, Message
 
 
 def count_images(messages: list[Message]) -> int:

@@ -21,10 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from glmserve.config.settings import EngineSettings
 from glmserve.engines.base import Event, Generation
 from glmserve.engines.llamacpp import translate
 from glmserve.errors import EngineError, RateLimited
-from glmserve.settings import EngineSettings
 
 _END = object()
 

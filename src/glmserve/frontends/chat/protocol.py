@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from glmserve.protocol.tools import NamedToolChoice, ResponseFormat, ToolDef
+from glmserve.frontends.chat.tools import NamedToolChoice, ResponseFormat, ToolDef
 
 
 class _In(BaseModel):

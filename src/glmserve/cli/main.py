@@ -12,8 +12,8 @@ from typing import Annotated, TypeVar
 
 import typer
 
-from glmserve.cli_usage import BudgetPeriodOpt, describe_policy, usage
-from glmserve.settings import Settings, load_settings
+from glmserve.cli.usage import BudgetPeriodOpt, describe_policy, usage
+from glmserve.config.settings import Settings, load_settings
 from glmserve.store.db import open_store
 from glmserve.store.key_records import KeyPolicy, Role
 from glmserve.store.keys import KeyStore, load_or_create_master_key
@@ -52,8 +52,8 @@ def serve(
     """Start the HTTP server; GET /health answers 200 once the models are loaded."""
     import uvicorn
 
-    from glmserve.access_log import configure_access_log
     from glmserve.app import create_app
+    from glmserve.http.access_log import configure_access_log
 
     settings = load_settings(config, host=host, port=port, data_dir=data_dir)
     logging.basicConfig(
@@ -152,7 +152,7 @@ def models(
     check: Annotated[bool, typer.Option(help="probe each upstream deployment's health now")] = True,
 ) -> None:
     """Print the model table: public names, their deployments with health, and aliases."""
-    from glmserve.model_table import render
+    from glmserve.cli.model_table import render
 
     for line in asyncio.run(render(load_settings(config), check)):
         typer.echo(line)

@@ -11,9 +11,9 @@ import json
 import time
 from typing import Any
 
-from glmserve.auth import Principal
+from glmserve.accounting.auth import Principal
 from glmserve.errors import InvalidField, NotFound, PermissionDenied
-from glmserve.protocol.admin import KeyCreate, KeyLimits, KeyRotate, KeyUpdate, UsageParams, key_view
+from glmserve.frontends.admin import KeyCreate, KeyLimits, KeyRotate, KeyUpdate, UsageParams, key_view
 from glmserve.store.budget import BudgetLedger
 from glmserve.store.key_records import KeyPolicy
 from glmserve.store.keys import KeyStore

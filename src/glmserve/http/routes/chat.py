@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from glmserve.disconnect import watcher
-from glmserve.protocol.chat import ChatCompletionRequest
-from glmserve.protocol.validation import parse
-from glmserve.request_body import read_json
+from glmserve.frontends.chat.protocol import ChatCompletionRequest
+from glmserve.frontends.validation import parse
+from glmserve.http.body import read_json
+from glmserve.http.disconnect import watcher
 from glmserve.services import authenticate, services
 
 router = APIRouter()

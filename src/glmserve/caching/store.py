@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 
 from glmserve.engines.base import Event, Finish, Reasoning, Text, ToolCall, Usage
 
-log = logging.getLogger("glmserve.cache")
+log = logging.getLogger("glmserve.caching.cache")
 _KINDS: dict[str, type[Any]] = {
     "text": Text, "reasoning": Reasoning, "tool_call": ToolCall, "finish": Finish, "usage": Usage,
 }  # fmt: skip

@@ -11,11 +11,11 @@ import os
 import time
 from collections.abc import Mapping
 
-from glmserve.deployment_config import Deployment
+from glmserve.config.deployments import Deployment
+from glmserve.config.settings import ModelEntry, Settings
 from glmserve.deployments.build import upstream_key
 from glmserve.engines.llamacpp.models import default_model_path
-from glmserve.engines.upstream import UpstreamEngine
-from glmserve.settings import ModelEntry, Settings
+from glmserve.engines.upstream.engine import UpstreamEngine
 
 HEADER = f"{'MODEL':20}  {'#':>2}  {'KIND':8}  {'PRI':>3}  {'WEIGHT':>6}  {'TARGET':48}  HEALTH"
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from glmserve.responses import json_response
+from glmserve.http.responses import json_response
 from glmserve.services import services
 
 router = APIRouter()

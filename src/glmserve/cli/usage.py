@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from glmserve.settings import load_settings
+from glmserve.config.settings import load_settings
 from glmserve.store.db import open_store
 from glmserve.store.key_records import KeyPolicy
 from glmserve.store.usage import UsageQuery, UsageStore

@@ -7,14 +7,14 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from glmserve.config.settings import Settings
 from glmserve.deployments.build import EngineFactory
 from glmserve.deployments.chain import DeploymentChain
 from glmserve.deployments.health import HealthChecker
 from glmserve.engines.base import Engine
 from glmserve.errors import ModelNotFound
-from glmserve.settings import Settings
 
-log = logging.getLogger("glmserve.routing")
+log = logging.getLogger("glmserve.serving.model_router")
 UPSTREAM_CONTEXT_WINDOW = 131072  # assumed for a model with upstream deployments unless configured
 
 

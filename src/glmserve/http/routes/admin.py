@@ -6,10 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from glmserve.protocol.admin import KeyCreate, KeyRotate, KeyUpdate, UsageParams
-from glmserve.protocol.validation import parse
-from glmserve.request_body import read_json
-from glmserve.responses import json_response
+from glmserve.frontends.admin import KeyCreate, KeyRotate, KeyUpdate, UsageParams
+from glmserve.frontends.validation import parse
+from glmserve.http.body import read_json
+from glmserve.http.responses import json_response
 from glmserve.services import authenticate, services
 
 router = APIRouter(prefix="/admin")

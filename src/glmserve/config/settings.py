@@ -15,10 +15,10 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from glmserve.accounting_config import LimitSettings, UsageSettings
-from glmserve.cache_config import CacheSettings
-from glmserve.deployment_config import BreakerPolicy, Deployment, RetryPolicy
-from glmserve.images.config import ImageSettings
+from glmserve.config.accounting import LimitSettings, UsageSettings
+from glmserve.config.cache import CacheSettings
+from glmserve.config.deployments import BreakerPolicy, Deployment, RetryPolicy
+from glmserve.config.images import ImageSettings
 
 DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct-q4_k_m"
 

@@ -21,19 +21,19 @@ from typing import TYPE_CHECKING
 import orjson
 from fastapi.responses import Response, StreamingResponse
 
-from glmserve.auth import Principal
+from glmserve.accounting.auth import Principal
+from glmserve.accounting.limits import Limits, Ticket, worst_case_tokens
+from glmserve.accounting.usage_recorder import UsageRecorder
 from glmserve.engines.base import Event, Text, Usage
 from glmserve.errors import GlmError
-from glmserve.limits import Limits, Ticket, worst_case_tokens
+from glmserve.frontends.chat.protocol import ChatCompletionRequest
 from glmserve.metrics import Metrics
-from glmserve.protocol.chat import ChatCompletionRequest
 from glmserve.store.usage import UsageRow
-from glmserve.usage_recorder import UsageRecorder
 
 if TYPE_CHECKING:
-    from glmserve.routing import ModelRouter
+    from glmserve.serving.model_router import ModelRouter
 
-log = logging.getLogger("glmserve.metering")
+log = logging.getLogger("glmserve.accounting.metering")
 CLIENT_GONE = 499
 _MODEL_CHARS = 128
 

@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from glmserve.accounting_config import LimitSettings
-from glmserve.auth import Principal
+from glmserve.accounting.auth import Principal
+from glmserve.accounting.limiters.base import Decision, Lease, Limiter, Quota, WindowState
+from glmserve.config.accounting import LimitSettings
 from glmserve.errors import (
     BudgetExhausted,
     GlmError,
@@ -32,8 +33,7 @@ from glmserve.errors import (
     RateLimited,
     TooManyRequests,
 )
-from glmserve.limiters.base import Decision, Lease, Limiter, Quota, WindowState
-from glmserve.protocol.chat import ChatCompletionRequest
+from glmserve.frontends.chat.protocol import ChatCompletionRequest
 from glmserve.store.budget import BudgetHold, BudgetLedger, Refusal, next_period_start
 from glmserve.store.key_records import KeyPolicy
 

@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from glmserve.limiters.base import WINDOW_S, Decision, Lease, Quota, Reason, WindowState
-from glmserve.limiters.window import Window
+from glmserve.accounting.limiters.base import WINDOW_S, Decision, Lease, Quota, Reason, WindowState
+from glmserve.accounting.limiters.window import Window
 
 
 @dataclass(slots=True)

@@ -3,10 +3,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from glmserve.errors import NoSuchModel
-from glmserve.protocol.models import Capabilities, ModelCard, ModelList
-from glmserve.responses import json_response
-from glmserve.routing import ModelRouter
+from glmserve.frontends.models import Capabilities, ModelCard, ModelList
+from glmserve.http.responses import json_response
 from glmserve.services import authenticate, services
+from glmserve.serving.model_router import ModelRouter
 
 router = APIRouter()
 

@@ -7,27 +7,27 @@ from typing import Any
 
 from fastapi.responses import Response, StreamingResponse
 
-from glmserve import sse
-from glmserve.assembler import ChunkEncoder, CompletionBuilder, Envelope, new_completion_id
-from glmserve.cache import ResponseCache
-from glmserve.disconnect import ClientGone, unless_gone
+from glmserve.caching.cache import ResponseCache
 from glmserve.engines.base import Event, Generation, Sampling
+from glmserve.engines.thinking import think_then_answer
 from glmserve.errors import GlmError, InvalidRequest
-from glmserve.images.inputs import ImageLoader, refuse_images, vision_content
-from glmserve.parsers.pipeline import parse_stream
-from glmserve.parsers.reasoning import get_reasoning_parser
-from glmserve.parsers.tool_calls import formats_for
-from glmserve.parsers.tool_calls.extractor import ToolCallExtractor
-from glmserve.protocol.chat import ChatCompletionRequest, Message, TextPart
-from glmserve.protocol.tools import (
+from glmserve.frontends.chat.protocol import ChatCompletionRequest, Message, TextPart
+from glmserve.frontends.chat.render import ChunkEncoder, CompletionBuilder, Envelope, new_completion_id
+from glmserve.frontends.chat.tools import (
     NamedToolChoice,
     check_tool_choice,
     function_schemas,
     response_schema,
 )
-from glmserve.responses import json_response
-from glmserve.routing import ModelRouter, Route
-from glmserve.thinking import think_then_answer
+from glmserve.http import sse
+from glmserve.http.disconnect import ClientGone, unless_gone
+from glmserve.http.responses import json_response
+from glmserve.images.inputs import ImageLoader, refuse_images, vision_content
+from glmserve.parsers.pipeline import parse_stream
+from glmserve.parsers.reasoning import get_reasoning_parser
+from glmserve.parsers.tool_calls import formats_for
+from glmserve.parsers.tool_calls.extractor import ToolCallExtractor
+from glmserve.serving.model_router import ModelRouter, Route
 
 Observer = Callable[[AsyncIterator[Event], str | None], AsyncIterator[Event]]
 DEFAULT_TEMPERATURE = 0.6

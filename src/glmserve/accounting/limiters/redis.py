@@ -17,8 +17,8 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from glmserve.accounting.limiters.base import WINDOW_S, Decision, Lease, Quota, Reason, WindowState
 from glmserve.errors import Unavailable
-from glmserve.limiters.base import WINDOW_S, Decision, Lease, Quota, Reason, WindowState
 
 ACQUIRE = """
 local t = redis.call('TIME')

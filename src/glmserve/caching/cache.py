@@ -23,13 +23,13 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from glmserve.cache_config import CacheSettings
-from glmserve.cache_store import CacheStore, MemoryStore, RedisStore
+from glmserve.caching.single_flight import Flight, SingleFlight
+from glmserve.caching.store import CacheStore, MemoryStore, RedisStore
+from glmserve.config.cache import CacheSettings
 from glmserve.engines.base import Event, Generation
-from glmserve.protocol.chat import ChatCompletionRequest
-from glmserve.single_flight import Flight, SingleFlight
+from glmserve.frontends.chat.protocol import ChatCompletionRequest
 
-log = logging.getLogger("glmserve.cache")
+log = logging.getLogger("glmserve.caching.cache")
 Generate = Callable[[], AsyncIterator[Event]]
 
 

@@ -24,12 +24,12 @@ from collections.abc import AsyncIterator, Callable
 import aiohttp
 import orjson
 
-from glmserve.deployment_config import Deployment
-from glmserve.engines import upstream_errors
+from glmserve.config.deployments import Deployment
 from glmserve.engines.base import Event, Generation
-from glmserve.engines.sse_reader import SseDecoder, SseTooLarge
-from glmserve.engines.upstream_events import ChunkMapper, completion_events
-from glmserve.engines.upstream_request import credential, request_body
+from glmserve.engines.upstream import errors as upstream_errors
+from glmserve.engines.upstream.events import ChunkMapper, completion_events
+from glmserve.engines.upstream.request import credential, request_body
+from glmserve.engines.upstream.sse import SseDecoder, SseTooLarge
 from glmserve.errors import GlmError, UpstreamError, UpstreamTimeout
 
 log = logging.getLogger("glmserve.upstream")

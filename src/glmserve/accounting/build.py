@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from glmserve.key_admin import KeyAdmin
-from glmserve.limiters.base import Limiter
-from glmserve.limiters.memory import MemoryLimiter
-from glmserve.limiters.redis import RedisLimiter
-from glmserve.limits import Limits
-from glmserve.metering import Metering
+from glmserve.accounting.key_admin import KeyAdmin
+from glmserve.accounting.limiters.base import Limiter
+from glmserve.accounting.limiters.memory import MemoryLimiter
+from glmserve.accounting.limiters.redis import RedisLimiter
+from glmserve.accounting.limits import Limits
+from glmserve.accounting.metering import Metering
+from glmserve.accounting.usage_recorder import UsageRecorder
+from glmserve.config.settings import Settings
 from glmserve.metrics import Metrics
-from glmserve.routing import ModelRouter
-from glmserve.settings import Settings
+from glmserve.serving.model_router import ModelRouter
 from glmserve.store.budget import BudgetLedger
 from glmserve.store.db import Store
 from glmserve.store.keys import KeyStore
 from glmserve.store.usage import UsageStore
-from glmserve.usage_recorder import UsageRecorder
 
 
 @dataclass(slots=True)

@@ -1,0 +1,5 @@
+"""The `glmserve` command line."""
+
+from glmserve.cli.main import main
+
+__all__ = ["main"]
