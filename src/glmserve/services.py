@@ -1,35 +1,113 @@
-"""Everything a request handler needs, built once in the app's lifespan."""
+"""Everything a request handler needs, opened once by ``open_services`` and closed in reverse.
+
+``open_services`` is an ``AsyncExitStack``: whatever start-up built is closed again when a later
+step fails, and at shutdown (usage rows still queued are committed first). Components can be
+injected — a model router over a scripted engine, a store — which is how the in-process test
+tier (``tests/service``) runs the whole app without a model.
+"""
 
 from __future__ import annotations
 
+import logging
+import sys
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 from fastapi import Request
 
 from glmserve.accounting.auth import Authenticator, Principal
+from glmserve.accounting.build import open_accounting
 from glmserve.accounting.key_admin import KeyAdmin
-from glmserve.accounting.metering import Metering
-from glmserve.caching.cache import ResponseCache
+from glmserve.caching.cache import ResponseCache, open_cache
+from glmserve.config.check import ConfigError
 from glmserve.config.settings import Settings
+from glmserve.images.inputs import ImageLoader
 from glmserve.metrics import Metrics
-from glmserve.serving.chat_service import ChatService
-from glmserve.serving.model_router import ModelRouter
-from glmserve.store.db import Store
-from glmserve.store.keys import KeyStore
+from glmserve.serving.model_router import ModelRouter, build_router
+from glmserve.serving.pipeline import Pipeline
+from glmserve.store.db import Store, open_store
+from glmserve.store.keys import KeyStore, load_or_create_master_key
+
+log = logging.getLogger("glmserve")
 
 
 @dataclass(slots=True)
 class Services:
     settings: Settings
-    store: Store
-    keys: KeyStore
     auth: Authenticator
     router: ModelRouter
-    chat: ChatService
+    images: ImageLoader
+    pipeline: Pipeline
     metrics: Metrics
-    metering: Metering
     admin: KeyAdmin
     cache: ResponseCache
+
+
+async def _first_key(keys: KeyStore, settings: Settings) -> None:
+    """A fresh install with no key at all gets one, printed once."""
+    if settings.api_key is None and await keys.count() == 0:
+        _, key = await keys.create("default", role="admin")
+        print(f"Created the first API key (shown only once, keep it): {key}", file=sys.stderr, flush=True)
+
+
+@asynccontextmanager
+async def open_services(
+    settings: Settings,
+    metrics: Metrics,
+    *,
+    router: ModelRouter | None = None,
+    store: Store | None = None,
+) -> AsyncIterator[Services]:
+    """Build every service in order; on failure or exit, close what was built, in reverse.
+
+    A failure while building is a ``ConfigError`` (one line for the operator; the traceback is
+    logged at debug level).
+    """
+    async with AsyncExitStack() as stack:
+        try:
+            built = await _build(stack, settings, metrics, router, store)
+        except ConfigError:
+            raise
+        except Exception as exc:
+            log.debug("start-up failed", exc_info=True)
+            raise ConfigError(f"cannot start: {type(exc).__name__}: {exc}") from exc
+        yield built
+
+
+async def _build(
+    stack: AsyncExitStack,
+    settings: Settings,
+    metrics: Metrics,
+    router: ModelRouter | None,
+    store: Store | None,
+) -> Services:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if store is None:
+        store = await open_store(settings.resolved_database_url)
+        stack.push_async_callback(store.close)
+    keys = KeyStore(store, load_or_create_master_key(settings.data_dir, settings.master_key_file))
+    await _first_key(keys, settings)
+    if router is None:
+        router = await build_router(settings)
+        stack.push_async_callback(router.close)
+    images = ImageLoader.from_settings(settings.images)
+    stack.push_async_callback(images.close)
+    cache = await open_cache(settings.cache, settings.redis_url, metrics.registry)
+    stack.push_async_callback(cache.close)
+    accounting = await open_accounting(settings, store, keys, router, metrics)
+    stack.callback(metrics.watch, None)
+    stack.push_async_callback(accounting.close)  # commits the usage rows still queued
+    return Services(
+        settings=settings,
+        auth=Authenticator(keys, settings.api_key),
+        router=router,
+        images=images,
+        pipeline=Pipeline(accounting.metering, cache),
+        metrics=metrics,
+        admin=accounting.admin,
+        cache=cache,
+    )
 
 
 def services(request: Request) -> Services:

@@ -11,8 +11,8 @@ from glmserve.caching.cache import CacheControl, cache_key, is_deterministic
 from glmserve.caching.single_flight import Flight, SingleFlight
 from glmserve.caching.store import MemoryStore, decode_events, encode_events
 from glmserve.engines.base import Event, Finish, Text, ToolCall, Usage
+from glmserve.frontends.chat.plan import to_generation
 from glmserve.frontends.chat.protocol import ChatCompletionRequest
-from glmserve.serving.chat_service import to_generation
 
 EVENTS: list[Event] = [Text("hi"), ToolCall(0, "call_1", "f", "{}"), Finish("stop"), Usage(3, 1)]
 
@@ -40,7 +40,7 @@ def test_key_ignores_request_id_user_and_stream() -> None:
      ({}, False), ({"temperature": 0.7}, False)],
 )  # fmt: skip
 def test_only_deterministic_requests_are_cacheable(extra: dict[str, object], cacheable: bool) -> None:
-    assert is_deterministic(request(**extra)) is cacheable
+    assert is_deterministic(to_generation(request(**extra))) is cacheable
 
 
 def test_cache_control_directives() -> None:

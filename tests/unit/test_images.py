@@ -19,12 +19,12 @@ from PIL import Image
 
 from glmserve.config.images import ImageSettings
 from glmserve.errors import InvalidRequest
+from glmserve.frontends.chat.plan import to_generation
 from glmserve.frontends.chat.protocol import ChatCompletionRequest
 from glmserve.frontends.validation import parse
 from glmserve.images.decode import ImageError, check, from_base64
 from glmserve.images.fetch import FetchPolicy, fetch_image
 from glmserve.images.inputs import ImageLoader, refuse_images
-from glmserve.serving.chat_service import to_generation
 
 
 def encoded(fmt: str, size: tuple[int, int] = (8, 6), **kw: object) -> bytes:

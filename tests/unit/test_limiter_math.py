@@ -12,6 +12,7 @@ from glmserve.accounting.limiters.memory import MemoryLimiter
 from glmserve.accounting.limiters.window import Window
 from glmserve.accounting.limits import Limits, duration, ratelimit_headers, worst_case_tokens
 from glmserve.config.accounting import LimitSettings
+from glmserve.frontends.chat.plan import to_generation
 from glmserve.frontends.chat.protocol import ChatCompletionRequest
 from glmserve.store.key_records import KeyPolicy
 
@@ -134,12 +135,12 @@ def test_worst_case_covers_prompt_bytes_and_max_tokens_capped_by_the_window() ->
     req = ChatCompletionRequest.model_validate(
         {"model": "m", "messages": [{"role": "user", "content": "x" * 1000}], "max_tokens": 50}
     )
-    worst = worst_case_tokens(req, 4096)
+    worst = worst_case_tokens(to_generation(req), 4096)
     assert 1000 + 50 < worst < 4096
     unbounded = ChatCompletionRequest.model_validate(
         {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
     )
-    assert worst_case_tokens(unbounded, 4096) == 4096
+    assert worst_case_tokens(to_generation(unbounded), 4096) == 4096
 
 
 @pytest.mark.parametrize(

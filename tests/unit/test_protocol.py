@@ -1,9 +1,9 @@
 import pytest
 
 from glmserve.errors import InvalidField, InvalidRequest
+from glmserve.frontends.chat.plan import to_generation
 from glmserve.frontends.chat.protocol import ChatCompletionRequest
 from glmserve.frontends.validation import parse
-from glmserve.serving.chat_service import to_generation
 
 BASE = {"model": "glm-4.6", "messages": [{"role": "user", "content": "hi"}]}
 

@@ -25,6 +25,7 @@ import orjson
 from glmserve.accounting.auth import Principal
 from glmserve.accounting.limiters.base import Decision, Lease, Limiter, Quota, WindowState
 from glmserve.config.accounting import LimitSettings
+from glmserve.engines.base import Generation
 from glmserve.errors import (
     BudgetExhausted,
     GlmError,
@@ -33,7 +34,6 @@ from glmserve.errors import (
     RateLimited,
     TooManyRequests,
 )
-from glmserve.frontends.chat.protocol import ChatCompletionRequest
 from glmserve.store.budget import BudgetHold, BudgetLedger, Refusal, next_period_start
 from glmserve.store.key_records import KeyPolicy
 
@@ -44,11 +44,11 @@ TEMPLATE_TOKENS = 256
 MAX_RETRY_AFTER_S = 60
 
 
-def worst_case_tokens(req: ChatCompletionRequest, context_window: int) -> int:
+def worst_case_tokens(generation: Generation, context_window: int) -> int:
     """An upper bound of prompt + completion tokens, capped at the model's context window."""
-    sent = req.model_dump(include={"messages", "tools"}, exclude_none=True)
-    prompt = len(orjson.dumps(sent)) + PER_MESSAGE_TOKENS * len(req.messages) + TEMPLATE_TOKENS
-    completion = req.max_tokens or req.max_completion_tokens or context_window
+    sent = {"messages": generation.messages, "tools": generation.tools}
+    prompt = len(orjson.dumps(sent)) + PER_MESSAGE_TOKENS * len(generation.messages) + TEMPLATE_TOKENS
+    completion = generation.sampling.max_tokens or context_window
     return min(context_window, prompt + completion)
 
 

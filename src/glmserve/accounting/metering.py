@@ -1,12 +1,13 @@
-"""Each chat request's accounting: admission (``Limits``), its usage row, its metrics.
+"""Each request's accounting, whatever its protocol: admission (``Limits``), its usage row, metrics.
 
-``Metering.admit`` runs before any engine work and returns a ``Meter``. The meter watches the
-request's event stream (``Meter.watch`` wraps the engine's events): the first event is the time
-to first token, the ``Usage`` event gives the tokens. When the events end, the meter commits
-the request's usage row (settling its budget hold) and gives back its limiter lease *before*
-the caller sends the last bytes (``[DONE]``, or the JSON body), so a completed response always
-has its row, and a client that sends its next request at once finds its slot free. A request
-that fails records its error; one whose client left records 499 in the background.
+``Metering.admit`` runs before any engine work, on a front-end's ``Plan``, and returns a ``Meter``.
+The meter watches the request's event stream (``Meter.watch`` wraps the engine's events): the first
+event is the time to first token, the ``Usage`` event gives the tokens. When the events end, the
+meter commits the request's usage row (settling its budget hold) and gives back its limiter lease
+*before* the caller sends the last bytes (``[DONE]``, or the JSON body), so a completed response
+always has its row, and a client that sends its next request at once finds its slot free. A request
+that fails records its error (500 for an internal one); one whose client left records 499 in the
+background.
 """
 
 from __future__ import annotations
@@ -15,26 +16,24 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
-
-import orjson
-from fastapi.responses import Response, StreamingResponse
 
 from glmserve.accounting.auth import Principal
 from glmserve.accounting.limits import Limits, Ticket, worst_case_tokens
 from glmserve.accounting.usage_recorder import UsageRecorder
 from glmserve.engines.base import Event, Text, Usage
 from glmserve.errors import GlmError
-from glmserve.frontends.chat.protocol import ChatCompletionRequest
 from glmserve.metrics import Metrics
 from glmserve.store.usage import UsageRow
 
 if TYPE_CHECKING:
     from glmserve.serving.model_router import ModelRouter
+    from glmserve.serving.plan import Plan
 
 log = logging.getLogger("glmserve.accounting.metering")
 CLIENT_GONE = 499
+INTERNAL_ERROR = 500
 _MODEL_CHARS = 128
 
 
@@ -56,14 +55,12 @@ class Metering:
         self._store_content = store_content
         self.charge_cache_hits = charge_cache_hits
 
-    async def admit(self, principal: Principal, req: ChatCompletionRequest, request_id: str) -> Meter:
-        """Check the key's limits for ``req``; raise the client's error or return its meter."""
-        meter = Meter(self, principal, req, request_id)
+    async def admit(self, principal: Principal, plan: Plan) -> Meter:
+        """Check the key's limits for ``plan``; raise the client's error or return its meter."""
+        meter = Meter(self, principal, plan)
         try:
-            route = self._router.resolve(req.model)
-            meter.deployment = route.engine.name
-            tokens = worst_case_tokens(req, route.context_window)
-            meter.ticket = await self.limits.admit(principal, req.model, tokens)
+            tokens = worst_case_tokens(plan.generation, plan.route.context_window)
+            meter.ticket = await self.limits.admit(principal, plan.model, tokens)
         except GlmError as exc:
             meter.finish_later(exc.status, exc.code, admitted=False)
             raise
@@ -84,25 +81,18 @@ class Metering:
             if count:
                 m.tokens.labels(model, kind).inc(count)
 
-    def content(self, req: ChatCompletionRequest) -> str | None:
-        if not self._store_content:
-            return None
-        return orjson.dumps([m.model_dump(exclude_none=True) for m in req.messages]).decode()
-
     @property
     def keeps_content(self) -> bool:
         return self._store_content
 
 
 class Meter:
-    def __init__(
-        self, owner: Metering, principal: Principal, req: ChatCompletionRequest, request_id: str
-    ) -> None:
+    def __init__(self, owner: Metering, principal: Principal, plan: Plan) -> None:
         self._owner = owner
         self._principal = principal
-        self._req = req
-        self._request_id = request_id
-        self.deployment: str | None = None
+        self._plan = plan
+        self._request_id = plan.request_id
+        self.deployment: str | None = plan.route.engine.name
         self.ticket = Ticket()
         self._created_at = time.time()
         self._started = time.monotonic()
@@ -126,27 +116,15 @@ class Meter:
         except GlmError as exc:
             await self.finish(exc.status, exc.code, strict=False)
             raise
+        except Exception:
+            self.finish_later(INTERNAL_ERROR, "500")
+            raise
         except BaseException:  # the client left (GeneratorExit) or the task was cancelled
             self.finish_later(CLIENT_GONE, None)
             raise
         finally:
             await events.aclose()  # type: ignore[attr-defined]
         await self.finish(200, None)
-
-    async def respond(self, work: Awaitable[Response]) -> Response:
-        """Await the service's response; account for failures the event stream never saw."""
-        try:
-            response = await work
-        except GlmError as exc:
-            await self.finish(exc.status, exc.code, strict=False)
-            raise
-        except BaseException:
-            self.finish_later(CLIENT_GONE, None)
-            raise
-        if not isinstance(response, StreamingResponse):
-            self.finish_later(response.status_code, None)  # a no-op once the events ended
-        response.headers.update(self.ticket.headers)
-        return response
 
     async def finish(self, status: int, code: str | None, *, strict: bool = True) -> None:
         """Record the request and give back its lease; ``strict``: raise if the row is lost."""
@@ -207,10 +185,11 @@ class Meter:
             id=secrets.token_hex(16),
             created_at=self._created_at,
             key_id=self._principal.key_id,
-            model=self._req.model[:_MODEL_CHARS],
+            model=self._plan.model[:_MODEL_CHARS],
             deployment=self._served_by(),
             request_id=self._request_id,
-            stream=bool(self._req.stream),
+            stream=self._plan.stream,
+            protocol=self._plan.protocol,
             status=status,
             error_code=code,
             prompt_tokens=usage.prompt_tokens if usage else 0,
@@ -221,7 +200,7 @@ class Meter:
             ttft_ms=None if self._first_at is None else round((self._first_at - self._started) * 1000, 3),
             cache_hit=self._cache_hit,
             charged=self._owner.charge_cache_hits or not self._cache_hit,
-            prompt=self._owner.content(self._req) if keep else None,
+            prompt=self._plan.content() if keep and self._plan.content else None,
             output="".join(self._text) if keep else None,
             hold=self.ticket.hold,
         )

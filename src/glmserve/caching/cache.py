@@ -27,7 +27,6 @@ from glmserve.caching.single_flight import Flight, SingleFlight
 from glmserve.caching.store import CacheStore, MemoryStore, RedisStore
 from glmserve.config.cache import CacheSettings
 from glmserve.engines.base import Event, Generation
-from glmserve.frontends.chat.protocol import ChatCompletionRequest
 
 log = logging.getLogger("glmserve.caching.cache")
 Generate = Callable[[], AsyncIterator[Event]]
@@ -74,8 +73,9 @@ class Lookup:
     status: str | None
 
 
-def is_deterministic(req: ChatCompletionRequest) -> bool:
-    return req.do_sample is False or req.temperature == 0 or req.seed is not None
+def is_deterministic(generation: Generation) -> bool:
+    """Greedy or seeded: the same request gives the same answer, so it may be cached."""
+    return generation.sampling.temperature == 0 or generation.sampling.seed is not None
 
 
 def _canonical(value: Any) -> Any:
@@ -117,17 +117,16 @@ class ResponseCache:
         self,
         *,
         model: str,
-        req: ChatCompletionRequest,
         generation: Generation,
         scope: str | None,
         cache_control: str | None,
         generate: Generate,
     ) -> Lookup:
-        """The events for ``req``: replayed, shared with an identical request in flight, or new."""
+        """The events for ``generation``: replayed, shared with an identical one in flight, or new."""
         policy = self.settings.policy(model)
         if not self.settings.enabled:
             return Lookup(self._generate(generate), None)
-        if not policy.enabled or not is_deterministic(req):
+        if not policy.enabled or not is_deterministic(generation):
             return Lookup(self._generate(generate), "MISS")
         shared = self.settings.scope == "shared"
         key = cache_key("shared" if shared else f"key:{scope or '-'}", model, generation)

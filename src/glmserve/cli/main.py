@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import logging
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -13,6 +13,7 @@ from typing import Annotated, TypeVar
 import typer
 
 from glmserve.cli.usage import BudgetPeriodOpt, describe_policy, usage
+from glmserve.config.check import ConfigError
 from glmserve.config.settings import Settings, load_settings
 from glmserve.store.db import open_store
 from glmserve.store.key_records import KeyPolicy, Role
@@ -50,26 +51,9 @@ def serve(
     data_dir: Annotated[Path | None, typer.Option(help="data directory (keys, models, database)")] = None,
 ) -> None:
     """Start the HTTP server; GET /health answers 200 once the models are loaded."""
-    import uvicorn
+    from glmserve.cli.serve import run_server
 
-    from glmserve.app import create_app
-    from glmserve.http.access_log import configure_access_log
-
-    settings = load_settings(config, host=host, port=port, data_dir=data_dir)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
-    configure_access_log()
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        loop="uvloop",
-        http="httptools",
-        timeout_graceful_shutdown=5,
-        access_log=False,  # glmserve writes its own JSON access log (no raw paths, no secrets)
-    )
+    run_server(load_settings(config, host=host, port=port, data_dir=data_dir))
 
 
 @keys_app.command("create")
@@ -159,4 +143,9 @@ def models(
 
 
 def main() -> None:
-    app()
+    """Configuration and start-up errors are one line on stderr and exit status 2."""
+    try:
+        app()
+    except ConfigError as exc:
+        print(f"glmserve: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None

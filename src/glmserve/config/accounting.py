@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from glmserve.config.strict import Section
 
 
-class LimitSettings(BaseModel):
+class LimitSettings(Section):
     """Defaults for stored keys that have no limit of their own; the static key has none."""
 
     rpm: int | None = Field(None, ge=1, description="requests per minute per key")
@@ -20,6 +22,6 @@ class LimitSettings(BaseModel):
     redis_prefix: str = Field("glmserve", min_length=1, description="namespace of the Redis keys")
 
 
-class UsageSettings(BaseModel):
+class UsageSettings(Section):
     retention_days: int = Field(90, ge=0, description="per-request rows are kept this long; 0: forever")
     store_content: bool = Field(False, description="also keep each request's messages and the answer text")

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from glmserve.config.strict import Section
 
 
-class ModelCachePolicy(BaseModel):
+class ModelCachePolicy(Section):
     """A model's own cache policy (by public name, after alias resolution)."""
 
     enabled: bool = True
     ttl_s: float | None = Field(None, gt=0, description="overrides cache.ttl_s for this model")
 
 
-class CacheSettings(BaseModel):
+class CacheSettings(Section):
     """Deterministic requests (greedy, or seeded) are answered from a cache of finished generations."""
 
     enabled: bool = Field(True, description="cache deterministic answers and de-duplicate them in flight")

@@ -12,24 +12,22 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from glmserve.config.strict import Section
 
 Kind = Literal["openai", "zhipu", "vllm", "sglang", "llamacpp", "ollama", "embedded"]
 UPSTREAM_KINDS: tuple[str, ...] = ("openai", "zhipu", "vllm", "sglang", "llamacpp", "ollama")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Timeouts(_Strict):
+class Timeouts(Section):
     connect: float = Field(5.0, gt=0, description="TCP (and TLS) connect")
     first_byte: float = Field(120.0, gt=0, description="request sent → first event (prompt processing)")
     between_chunks: float = Field(60.0, gt=0, description="longest silence once streaming")
 
 
-class RetryPolicy(_Strict):
+class RetryPolicy(Section):
     """Retries of a request whose every deployment failed before anything reached the client."""
 
     retries: int = Field(2, ge=0, le=10, description="extra rounds over the deployments")
@@ -41,13 +39,13 @@ class RetryPolicy(_Strict):
     max_wait_s: float = Field(5.0, ge=0, description="longest upstream Retry-After waited out")
 
 
-class BreakerPolicy(_Strict):
+class BreakerPolicy(Section):
     failures: int = Field(5, ge=0, description="consecutive failures that open it; 0 disables it")
     cooldown_s: float = Field(10.0, gt=0, description="open → half-open (one probe request)")
     max_cooldown_s: float = Field(120.0, gt=0, description="the cooldown doubles per failed probe")
 
 
-class Deployment(_Strict):
+class Deployment(Section):
     """One way to serve a public model name."""
 
     kind: Kind = "embedded"

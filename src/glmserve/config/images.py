@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from glmserve.config.strict import Section
 
 
-class ImageSettings(BaseModel):
+class ImageSettings(Section):
     """Images reach only models that can see; these bound what one request may bring."""
 
     max_per_request: int = Field(8, ge=1, le=150, description="image parts in one request at most")

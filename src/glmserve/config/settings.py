@@ -7,7 +7,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -17,8 +17,12 @@ from pydantic_settings import (
 
 from glmserve.config.accounting import LimitSettings, UsageSettings
 from glmserve.config.cache import CacheSettings
+from glmserve.config.check import ConfigError, describe, unknown_env
 from glmserve.config.deployments import BreakerPolicy, Deployment, RetryPolicy
 from glmserve.config.images import ImageSettings
+from glmserve.config.strict import Section
+from glmserve.parsers.reasoning import reasoning_parser_names
+from glmserve.parsers.tool_calls import FAMILIES
 
 DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct-q4_k_m"
 
@@ -30,7 +34,7 @@ def default_data_dir() -> Path:
     return Path(base) / "glmserve"
 
 
-class ModelEntry(BaseModel):
+class ModelEntry(Section):
     """A public model name served by glmserve.
 
     ``gguf`` is a local GGUF path; ``None`` means the packaged default model. ``deployments``
@@ -49,6 +53,21 @@ class ModelEntry(BaseModel):
     aliases: list[str] = Field(default_factory=list, description="more names for this model")
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     breaker: BreakerPolicy = Field(default_factory=BreakerPolicy)
+
+    @field_validator("reasoning_parser")
+    @classmethod
+    def _known_parser(cls, name: str | None) -> str | None:
+        known = reasoning_parser_names()
+        if name is not None and name not in known:
+            raise ValueError(f"unknown reasoning parser {name!r}; known: {', '.join(sorted(known))}")
+        return name
+
+    @field_validator("tool_format")
+    @classmethod
+    def _known_tool_format(cls, name: str) -> str:
+        if name not in FAMILIES:
+            raise ValueError(f"unknown tool format {name!r}; known: {', '.join(sorted(FAMILIES))}")
+        return name
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelEntry:
@@ -88,7 +107,7 @@ def default_aliases() -> dict[str, str]:
     return {"gpt-5": "glm-4.6", "gpt-4-turbo": "glm-4.5-air", "gpt-4-vision": "glm-4.6v"}
 
 
-class EngineSettings(BaseModel):
+class EngineSettings(Section):
     """llama.cpp knobs for each embedded model."""
 
     parallel: int = Field(4, ge=1, le=64, description="parallel decoding slots per model")
@@ -100,7 +119,7 @@ class EngineSettings(BaseModel):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="GLMSERVE_", env_nested_delimiter="__", extra="ignore", validate_default=True
+        env_prefix="GLMSERVE_", env_nested_delimiter="__", extra="forbid", validate_default=True
     )
 
     host: str = "127.0.0.1"
@@ -154,11 +173,21 @@ class Settings(BaseSettings):
 
 
 def load_settings(config_file: Path | None = None, **flags: Any) -> Settings:
-    """Build Settings once at start-up; ``flags`` are CLI values (``None`` means not given)."""
+    """Build Settings once at start-up; ``flags`` are CLI values (``None`` means not given).
+
+    Raises ``ConfigError`` naming the first bad or unknown key and where it came from.
+    """
     if config_file is not None and not config_file.is_file():
-        raise FileNotFoundError(f"config file not found: {config_file}")
+        raise ConfigError(f"config file not found: {config_file}")
+    env = os.environ
+    if (unknown := unknown_env(Settings, env)) is not None:
+        raise unknown
     token = _config_file.set(config_file)
     try:
         return Settings(**{k: v for k, v in flags.items() if v is not None})
+    except ValidationError as exc:
+        raise describe(exc, config_file, env) from None
+    except (OSError, ValueError) as exc:  # an unreadable or malformed TOML file
+        raise ConfigError(f"cannot read {config_file}: {exc}") from None
     finally:
         _config_file.reset(token)

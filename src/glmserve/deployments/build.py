@@ -8,7 +8,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 from glmserve.config.deployments import Deployment
@@ -17,30 +17,13 @@ from glmserve.deployments.breaker import CircuitBreaker
 from glmserve.deployments.chain import DeploymentChain
 from glmserve.deployments.health import Check
 from glmserve.deployments.member import Member
-from glmserve.engines.base import Engine, Event, Generation
+from glmserve.engines.base import Engine
 from glmserve.engines.llamacpp.engine import LlamaCppEngine
 from glmserve.engines.llamacpp.models import ensure_default_model
-from glmserve.engines.thinking import think_then_answer
+from glmserve.engines.thinking import EmulatedThinking
 from glmserve.engines.upstream.engine import UpstreamEngine
 
 log = logging.getLogger("glmserve.serving.model_router")
-
-
-class EmbeddedDeployment:
-    """The embedded engine inside a chain; it emulates thinking itself, as no upstream needs that."""
-
-    def __init__(self, engine: Engine, native_reasoning: bool):
-        self.name = engine.name
-        self._engine = engine
-        self._emulate = not native_reasoning
-
-    def stream(self, generation: Generation) -> AsyncIterator[Event]:
-        if self._emulate and generation.thinking == "enabled":
-            return think_then_answer(self._engine, generation)
-        return self._engine.stream(generation)
-
-    async def close(self) -> None:
-        """The shared embedded engine is closed by the router."""
 
 
 def upstream_key(entry: ModelEntry, index: int, dep: Deployment, env: Mapping[str, str]) -> str | None:
@@ -78,12 +61,19 @@ class EngineFactory:
                 label = DEFAULT_MODEL
             else:
                 path, label = gguf, gguf.stem
+                if not gguf.is_file():
+                    raise FileNotFoundError(f"GGUF not found: {gguf}")
             if mmproj is not None and not mmproj.is_file():
                 raise FileNotFoundError(f"mmproj (multimodal projector) not found: {mmproj}")
             engine = await asyncio.to_thread(LlamaCppEngine, label, path, self.settings.engine, mmproj)
             self.embedded[(gguf, mmproj)] = engine
             log.info("loaded %s in %.1fs", path, time.monotonic() - started)
         return engine
+
+    @staticmethod
+    def thinking(entry: ModelEntry, engine: Engine) -> Engine:
+        """An embedded model without native reasoning thinks by think-then-answer when asked."""
+        return engine if entry.reasoning_parser is not None else EmulatedThinking(engine)
 
     async def member(self, entry: ModelEntry, index: int, dep: Deployment) -> Member:
         policy = entry.breaker
@@ -97,8 +87,7 @@ class EngineFactory:
             self.upstreams.append(upstream)
             engine, probe = upstream, upstream.probe
         else:
-            embedded = await self.embedded_engine(dep.gguf, dep.mmproj)
-            engine = EmbeddedDeployment(embedded, native_reasoning=entry.reasoning_parser is not None)
+            engine = self.thinking(entry, await self.embedded_engine(dep.gguf, dep.mmproj))
         member = Member(label, dep.kind, engine, breaker, dep.weight, dep.priority, dep.max_concurrency)
         if probe is not None and dep.health_interval_s > 0 and dep.health_path:
             self.checks.append(Check(member, probe, dep.health_interval_s))

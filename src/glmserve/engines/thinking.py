@@ -3,6 +3,9 @@
 The model first writes its reasoning (after a ``<think>`` prefill, stopped at ``</think>`` or a
 token budget, so the segment always ends), then answers with that reasoning prefilled as its
 own earlier words. Both phases share one prompt prefix, so the second reuses the prompt cache.
+
+``EmulatedThinking`` wraps an embedded engine whose model has no native reasoning; it is the one
+place that decides to emulate (a model served alone and one inside a deployment chain alike).
 """
 
 from __future__ import annotations
@@ -77,3 +80,19 @@ async def think_then_answer(engine: Engine, gen: Generation) -> AsyncIterator[Ev
                 yield ev
     finally:
         await events.aclose()  # type: ignore[attr-defined]
+
+
+class EmulatedThinking:
+    """An engine that thinks when asked (``thinking: enabled``) by think-then-answer."""
+
+    def __init__(self, engine: Engine):
+        self.name = engine.name
+        self.inner = engine
+
+    def stream(self, generation: Generation) -> AsyncIterator[Event]:
+        if generation.thinking == "enabled":
+            return think_then_answer(self.inner, generation)
+        return self.inner.stream(generation)
+
+    async def close(self) -> None:
+        """The shared embedded engine is closed by the router, once."""

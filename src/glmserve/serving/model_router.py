@@ -25,7 +25,6 @@ class Route:
     context_window: int
     reasoning_parser: str | None = None
     tool_format: str = "qwen"
-    emulate_thinking: bool = True  # False where the engine (a deployment chain) handles thinking
     vision: bool = False  # images reach the engine only where every deployment can see them
 
 
@@ -65,14 +64,6 @@ class ModelRouter:
             raise ModelNotFound(f"model '{name}' does not exist; see GET /models", param="model")
         return route
 
-    def accepts_images(self, name: str) -> bool:
-        return self.resolve(name).vision
-
-    def describe(self) -> list[tuple[str, str]]:
-        rows = [(name, route.engine.name) for name, route in self._routes.items()]
-        rows += [(alias, f"alias of {target}") for alias, target in self._aliases.items()]
-        return rows
-
     def deployment_status(self) -> list[dict[str, Any]]:
         engines = (route.engine for route in self._routes.values())
         return [row for e in engines if isinstance(e, DeploymentChain) for row in e.status()]
@@ -101,14 +92,18 @@ async def build_router(settings: Settings) -> ModelRouter:
             window = entry.context_window or default_window
             engine: Engine
             if len(deployments) == 1 and not deployments[0].is_upstream:
-                engine = await factory.embedded_engine(deployments[0].gguf, deployments[0].mmproj)
+                embedded = await factory.embedded_engine(deployments[0].gguf, deployments[0].mmproj)
+                engine = factory.thinking(entry, embedded)
             else:
                 engine = await factory.chain(entry)
-            emulate = not isinstance(engine, DeploymentChain)
             routes[entry.name] = Route(
-                entry.name, engine, window, entry.reasoning_parser, entry.tool_format, emulate,
+                entry.name,
+                engine,
+                window,
+                entry.reasoning_parser,
+                entry.tool_format,
                 vision=entry.accepts_images,
-            )  # fmt: skip
+            )
     except BaseException:
         for built in factory.engines:
             await built.close()

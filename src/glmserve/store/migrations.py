@@ -153,6 +153,10 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE usage_daily ADD COLUMN cache_hits BIGINT NOT NULL DEFAULT 0",
         ),
     ),
+    Migration(
+        "m006_protocol",
+        ("ALTER TABLE usage_events ADD COLUMN protocol TEXT NOT NULL DEFAULT 'chat'",),
+    ),
 )
 
 _PG_LOCK_KEY = 0x676C6D73  # "glms": the advisory lock that serializes migrators

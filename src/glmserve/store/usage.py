@@ -20,7 +20,8 @@ from glmserve.store.db import Store
 
 EVENT_COLUMNS = (
     "id, created_at, day, key_id, model, deployment, request_id, stream, status, error_code,"
-    " prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, latency_ms, ttft_ms, cache_hit"
+    " prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, latency_ms, ttft_ms, cache_hit,"
+    " protocol"
 )
 _CONTENT_COLUMNS = ", prompt, output"
 _INSERT_EVENT = (
@@ -71,6 +72,7 @@ class UsageRow:
     ttft_ms: float | None = None
     cache_hit: bool = False  # answered from the response cache
     charged: bool = True  # its tokens count against the key's budget (a cache hit may not)
+    protocol: str = "chat"  # the front-end that served it: chat, messages, responses, …
     prompt: str | None = field(default=None, repr=False)
     output: str | None = field(default=None, repr=False)
     hold: BudgetHold | None = field(default=None, repr=False)

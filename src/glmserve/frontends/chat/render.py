@@ -1,6 +1,7 @@
 """Events to wire: one JSON ``chat.completion`` or a sequence of ``chat.completion.chunk``s.
 
-This is the one place that knows the response shape (API.md §3).
+This is the one place that knows the chat-completions response shape (API.md §3);
+``ChatRendering`` is the chat front-end's ``Rendering`` for the serving pipeline.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from glmserve.engines.base import Event, Finish, Reasoning, Text, ToolCall, Usage
+from glmserve.errors import GlmError
+from glmserve.http import sse
 
 
 def new_completion_id() -> str:
@@ -156,3 +159,32 @@ class ChunkEncoder:
     def finish(self) -> list[dict[str, Any]]:
         """Chunks still owed when the engine ended without usage."""
         return self._close(None) if self._finish is not None else []
+
+
+class ChatRendering:
+    """Chat Completions for the serving pipeline: JSON, or SSE chunks ending in ``[DONE]``."""
+
+    media_type = "text/event-stream"
+
+    def __init__(self, envelope: Envelope, include_usage: bool):
+        self.envelope = envelope
+        self._encoder = ChunkEncoder(envelope, include_usage)
+
+    async def body(self, events: list[Event]) -> dict[str, Any]:
+        builder = CompletionBuilder(self.envelope)
+        for ev in events:
+            builder.add(ev)
+        return builder.build()
+
+    async def open(self) -> list[bytes]:
+        return []
+
+    def encode(self, event: Event) -> list[bytes]:
+        return [sse.event(chunk) for chunk in self._encoder.encode(event)]
+
+    async def close(self) -> list[bytes]:
+        return [*(sse.event(chunk) for chunk in self._encoder.finish()), sse.DONE]
+
+    def fail(self, error: GlmError) -> list[bytes]:
+        # The finish chunk still owed (e.g. finish_reason "network_error") goes first.
+        return [*(sse.event(chunk) for chunk in self._encoder.finish()), sse.event(error.body())]

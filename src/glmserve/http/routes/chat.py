@@ -1,8 +1,12 @@
+"""``POST /chat/completions``: the Chat Completions front-end's route (parse → plan → serve)."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from glmserve.frontends.chat.plan import build_plan
 from glmserve.frontends.chat.protocol import ChatCompletionRequest
+from glmserve.frontends.chat.render import ChatRendering, Envelope, new_completion_id
 from glmserve.frontends.validation import parse
 from glmserve.http.body import read_json
 from glmserve.http.disconnect import watcher
@@ -18,11 +22,14 @@ async def chat_completions(request: Request) -> Response:
     req = parse(ChatCompletionRequest, await read_json(request, svc.settings.max_body_bytes))
     if req.request_id:
         request.state.request_id = req.request_id
-    meter = await svc.metering.admit(principal, req, request.state.request_id)
-    request.state.model = req.model  # a known name now: admission resolved it
-    gone = watcher(request.receive)
-    cache_control = request.headers.get("cache-control")
-    work = svc.chat.create(
-        req, request.state.request_id, gone, meter.watch, scope=principal.key_id, cache_control=cache_control
+    plan = await build_plan(req, svc.router, svc.images, request.state.request_id)
+    request.state.model = req.model  # a known name now: the plan resolved it
+    completion_id = new_completion_id()
+    envelope = Envelope(
+        id=completion_id, request_id=request.state.request_id or completion_id, model=req.model
     )
-    return await meter.respond(work)
+    rendering = ChatRendering(envelope, req.include_usage)
+    gone = watcher(request.receive)
+    return await svc.pipeline.serve(
+        principal, plan, rendering, gone, cache_control=request.headers.get("cache-control")
+    )

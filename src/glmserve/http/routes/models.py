@@ -12,7 +12,7 @@ router = APIRouter()
 
 
 def _card(name: str, table: ModelRouter) -> ModelCard:
-    capabilities = Capabilities(vision=table.accepts_images(name))
+    capabilities = Capabilities(vision=table.resolve(name).vision)
     return ModelCard(id=name, created=table.created, capabilities=capabilities)
 
 

@@ -24,7 +24,12 @@ def register(name: str) -> Callable[[Callable[[], ReasoningParser]], Callable[[]
     return add
 
 
-def get_reasoning_parser(name: str) -> ReasoningParser:
+def reasoning_parser_names() -> frozenset[str]:
     from glmserve.parsers.reasoning import think_tags  # noqa: F401  (registers the formats)
 
+    return frozenset(REASONING_PARSERS)
+
+
+def get_reasoning_parser(name: str) -> ReasoningParser:
+    reasoning_parser_names()
     return REASONING_PARSERS[name]()

@@ -1,0 +1,57 @@
+"""The seam between a front-end and serving: a ``Plan`` in, and a ``Rendering`` for the answer.
+
+A front-end parses its wire format and resolves everything that can be refused (the model, the
+schemas, tool_choice, images for a blind model, message order) *before* it hands a ``Plan`` to
+serving, so an invalid request never spends a rate-limit slot, tokens or budget. Serving knows no
+wire format: it admits, generates and meters, and asks the front-end's ``Rendering`` to turn the
+event stream into that protocol's JSON body or SSE frames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from glmserve.engines.base import Event, Generation
+from glmserve.errors import GlmError
+from glmserve.serving.model_router import Route
+
+
+@dataclass(slots=True)
+class Plan:
+    """A request that has passed every check a front-end can make.
+
+    ``model`` is the name the client asked for (echoed back and recorded); ``route`` is what it
+    resolved to, once. ``protocol`` names the front-end on the usage row. ``content`` renders the
+    request's input for usage rows that keep content (only called when configured).
+    """
+
+    route: Route
+    model: str
+    generation: Generation
+    stream: bool
+    protocol: str
+    request_id: str
+    content: Callable[[], str] | None = None
+
+
+class Rendering(Protocol):
+    """How one request's events become its protocol's answer (one instance per request).
+
+    Non-stream: ``body`` receives every event and returns the JSON body. Stream: ``open`` runs
+    once the first event exists (errors before it still get a real HTTP status), ``encode`` for
+    each event, ``close`` after the last one, ``fail`` for an error after the stream began.
+    """
+
+    media_type: str
+
+    async def body(self, events: list[Event]) -> Any: ...
+
+    async def open(self) -> list[bytes]: ...
+
+    def encode(self, event: Event) -> list[bytes]: ...
+
+    async def close(self) -> list[bytes]: ...
+
+    def fail(self, error: GlmError) -> list[bytes]: ...
