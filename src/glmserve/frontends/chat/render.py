@@ -75,8 +75,8 @@ class CompletionBuilder:
     def build(self) -> dict[str, Any]:
         env = self.envelope
         message: dict[str, Any] = {"role": "assistant", "content": "".join(self.content), "refusal": None}
-        if self.reasoning:
-            message["reasoning_content"] = "".join(self.reasoning)
+        if reasoning := "".join(self.reasoning):
+            message["reasoning_content"] = reasoning
         if self.tool_calls:
             message["tool_calls"] = [self.tool_calls[i] for i in sorted(self.tool_calls)]
         return {
@@ -131,7 +131,7 @@ class ChunkEncoder:
         match ev:
             case Text(delta):
                 return [self._chunk([self._delta({"content": delta})])]
-            case Reasoning(delta):
+            case Reasoning(delta) if delta:  # a signature alone has no place in chat completions
                 return [self._chunk([self._delta({"reasoning_content": delta})])]
             case ToolCall(index, call_id, name, args):
                 call: dict[str, Any] = {"index": index, "function": {"arguments": args}}
