@@ -12,6 +12,7 @@ from glmserve.assembler import ChunkEncoder, CompletionBuilder, Envelope, new_co
 from glmserve.cache import ResponseCache
 from glmserve.disconnect import ClientGone, unless_gone
 from glmserve.engines.base import Event, Generation, Sampling
+from glmserve.engines.generation_defaults import SamplingDefaults, with_defaults
 from glmserve.errors import GlmError, InvalidRequest
 from glmserve.images.inputs import ImageLoader, refuse_images, vision_content
 from glmserve.parsers.pipeline import parse_stream
@@ -81,8 +82,13 @@ def _engine_messages(
     return out
 
 
-def to_generation(req: ChatCompletionRequest, images: dict[tuple[int, int], str] | None = None) -> Generation:
-    """``images``: ``(message, part) → data URL`` of every checked image, for a model that can see."""
+def to_generation(
+    req: ChatCompletionRequest,
+    images: dict[tuple[int, int], str] | None = None,
+    defaults: SamplingDefaults | None = None,
+) -> Generation:
+    """``images``: ``(message, part) → data URL`` of every checked image, for a model that can see.
+    ``defaults``: the model's generation defaults, for what the request left out."""
     greedy = req.do_sample is False or req.temperature == 0
     temperature = req.temperature if req.temperature is not None else DEFAULT_TEMPERATURE
     sampling = Sampling(
@@ -97,6 +103,7 @@ def to_generation(req: ChatCompletionRequest, images: dict[tuple[int, int], str]
             name for name in ("temperature", "top_p") if getattr(req, name) is None and not greedy
         ),
     )
+    sampling = with_defaults(sampling, defaults)
     keep = bool(req.thinking and req.thinking.clear_thinking is False)
     gen = Generation(messages=_engine_messages(req, keep, images or {}), sampling=sampling)
     functions = function_schemas(req.tools or [], req.model)
@@ -156,7 +163,7 @@ class ChatService:
         and ``cache_control`` (the request's header) steer the response cache.
         """
         route = self.router.resolve(req.model)
-        generation = to_generation(req, await self._images(route, req))
+        generation = to_generation(req, await self._images(route, req), route.defaults)
         completion_id = new_completion_id()
         envelope = Envelope(id=completion_id, request_id=request_id or completion_id, model=req.model)
         x_cache: str | None = None

@@ -11,6 +11,7 @@ from glmserve.deployments.build import EngineFactory
 from glmserve.deployments.chain import DeploymentChain
 from glmserve.deployments.health import HealthChecker
 from glmserve.engines.base import Engine
+from glmserve.engines.generation_defaults import SamplingDefaults
 from glmserve.errors import ModelNotFound
 from glmserve.settings import Settings
 
@@ -27,6 +28,7 @@ class Route:
     tool_format: str = "qwen"
     emulate_thinking: bool = True  # False where the engine (a deployment chain) handles thinking
     vision: bool = False  # images reach the engine only where every deployment can see them
+    defaults: SamplingDefaults | None = None  # generation defaults for what a request leaves out
 
 
 class ModelRouter:
@@ -101,13 +103,14 @@ async def build_router(settings: Settings) -> ModelRouter:
             window = entry.context_window or default_window
             engine: Engine
             if len(deployments) == 1 and not deployments[0].is_upstream:
-                engine = await factory.embedded_engine(deployments[0].gguf, deployments[0].mmproj)
+                only = deployments[0]
+                engine = await factory.embedded_engine(only.gguf, only.mmproj, only.packaged)
             else:
                 engine = await factory.chain(entry)
             emulate = not isinstance(engine, DeploymentChain)
             routes[entry.name] = Route(
                 entry.name, engine, window, entry.reasoning_parser, entry.tool_format, emulate,
-                vision=entry.accepts_images,
+                vision=entry.accepts_images, defaults=entry.generation_defaults(),
             )  # fmt: skip
     except BaseException:
         for built in factory.engines:

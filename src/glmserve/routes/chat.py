@@ -4,6 +4,7 @@ from fastapi import APIRouter, Request, Response
 
 from glmserve.disconnect import watcher
 from glmserve.protocol.chat import ChatCompletionRequest
+from glmserve.protocol.message_rules import check_message_sequence
 from glmserve.protocol.validation import parse
 from glmserve.request_body import read_json
 from glmserve.services import authenticate, services
@@ -16,6 +17,7 @@ async def chat_completions(request: Request) -> Response:
     svc = services(request)
     principal = await authenticate(request)
     req = parse(ChatCompletionRequest, await read_json(request, svc.settings.max_body_bytes))
+    check_message_sequence(req.messages)
     if req.request_id:
         request.state.request_id = req.request_id
     meter = await svc.metering.admit(principal, req, request.state.request_id)
