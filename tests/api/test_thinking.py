@@ -22,7 +22,7 @@ from .server_process import GlmServe
 from .sse import assert_chunk_sequence, assert_framing, finish_chunk, joined_content, post_stream
 from .wire_schema import assert_chunk, assert_completion, sdk_dump
 
-MODEL = "glm-4.6"
+MODEL = "glm-4.5-flash"
 QUESTION = "一个篮子里有3个苹果，又放进去5个，现在有几个？"
 MAX_TOKENS = 300
 ENABLED = {"thinking": {"type": "enabled"}}
