@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, model_validator
 
 from glmserve.config.strict import Section
+from glmserve.engines.llamacpp.models import packaged
 
 Kind = Literal["openai", "zhipu", "vllm", "sglang", "llamacpp", "ollama", "embedded"]
 UPSTREAM_KINDS: tuple[str, ...] = ("openai", "zhipu", "vllm", "sglang", "llamacpp", "ollama")
@@ -52,7 +53,8 @@ class Deployment(Section):
     base_url: str | None = Field(None, description="upstream API root, e.g. http://gpu1:8000/v1")
     api_key_env: str | None = Field(None, description="name of the environment variable with the key")
     model: str | None = Field(None, description="the upstream's own model name (default: the public one)")
-    gguf: Path | None = Field(None, description="embedded: a local GGUF (default: the packaged model)")
+    gguf: Path | None = Field(None, description="embedded: a local GGUF (default: a packaged model)")
+    packaged: str | None = Field(None, description="embedded: a packaged model (default: the quality one)")
     mmproj: Path | None = Field(None, description="embedded: the GGUF's multimodal projector (vision)")
     vision: bool = Field(False, description="upstream: the model accepts images (sent as data URLs)")
     weight: float = Field(1.0, gt=0, description="share of traffic among deployments of one priority")
@@ -68,10 +70,16 @@ class Deployment(Section):
         if self.kind == "embedded":
             if self.base_url or self.api_key_env or self.model:
                 raise ValueError("an embedded deployment takes `gguf`, not base_url/api_key_env/model")
+            if self.gguf is not None and self.packaged is not None:
+                raise ValueError("an embedded deployment takes `gguf` or `packaged`, not both")
+            if self.packaged is not None:
+                packaged(self.packaged)  # an unknown name stops start-up, naming the known ones
             check_projector(self.gguf, self.mmproj, self.vision)
             return self
-        if self.gguf is not None or self.mmproj is not None:
-            raise ValueError(f"a {self.kind} deployment is an upstream: it takes base_url, not gguf/mmproj")
+        if self.gguf is not None or self.mmproj is not None or self.packaged is not None:
+            raise ValueError(
+                f"a {self.kind} deployment is an upstream: it takes base_url, not gguf/packaged/mmproj"
+            )
         if not self.base_url:
             raise ValueError(f"a {self.kind} deployment needs base_url")
         check_base_url(self.base_url)

@@ -12,6 +12,7 @@ from glmserve.deployments.build import EngineFactory
 from glmserve.deployments.chain import DeploymentChain
 from glmserve.deployments.health import HealthChecker
 from glmserve.engines.base import Engine
+from glmserve.engines.generation_defaults import SamplingDefaults
 from glmserve.errors import ModelNotFound
 
 log = logging.getLogger("glmserve.serving.model_router")
@@ -26,6 +27,7 @@ class Route:
     reasoning_parser: str | None = None
     tool_format: str = "qwen"
     vision: bool = False  # images reach the engine only where every deployment can see them
+    defaults: SamplingDefaults | None = None  # generation defaults for what a request leaves out
 
 
 class ModelRouter:
@@ -92,7 +94,8 @@ async def build_router(settings: Settings) -> ModelRouter:
             window = entry.context_window or default_window
             engine: Engine
             if len(deployments) == 1 and not deployments[0].is_upstream:
-                embedded = await factory.embedded_engine(deployments[0].gguf, deployments[0].mmproj)
+                only = deployments[0]
+                embedded = await factory.embedded_engine(only.gguf, only.mmproj, only.packaged)
                 engine = factory.thinking(entry, embedded)
             else:
                 engine = await factory.chain(entry)
@@ -103,6 +106,7 @@ async def build_router(settings: Settings) -> ModelRouter:
                 entry.reasoning_parser,
                 entry.tool_format,
                 vision=entry.accepts_images,
+                defaults=entry.generation_defaults(),
             )
     except BaseException:
         for built in factory.engines:
