@@ -10,6 +10,10 @@ Admission: a request is handed to llama.cpp only when one of its slots is free. 
 waits on an asyncio semaphore, in a queue bounded by ``max_waiting``; past that it is refused
 with 429 ``1302``. A waiting request that is cancelled simply leaves the queue; llama.cpp never
 sees it and running generations are untouched.
+
+Counting a prompt (``count_prompt_tokens``) needs no slot: llama.cpp's own HTTP listener (on a
+loopback port xllamacpp picks) renders the request's prompt (``/apply-template``, the same body
+a generation gets) and tokenizes it (``/tokenize``) as a generation's prompt is tokenized.
 """
 
 from __future__ import annotations
@@ -21,10 +25,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from glmserve.config.settings import EngineSettings
 from glmserve.engines.base import Event, Generation
 from glmserve.engines.llamacpp import translate
-from glmserve.errors import EngineError, RateLimited
+from glmserve.errors import EngineError, InvalidRequest, RateLimited
+
+COUNT_TIMEOUT_S = 60.0
 
 _END = object()
 
@@ -125,5 +133,32 @@ class LlamaCppEngine:
         finally:
             cancelled.set()
 
+    async def count_prompt_tokens(self, generation: Generation) -> int:
+        """The prompt tokens a generation of ``generation`` reports, without generating."""
+        body = translate.to_request(generation)
+        for key in ("stream", "stream_options", "verbose"):
+            body.pop(key, None)
+        address = str(self._server.listening_address)
+        try:
+            async with httpx.AsyncClient(base_url=address, timeout=COUNT_TIMEOUT_S, trust_env=False) as http:
+                rendered = await http.post("/apply-template", json=body)
+                if rendered.status_code != 200:
+                    raise InvalidRequest(f"cannot render the prompt: {_message(rendered)}")
+                prompt = rendered.json()["prompt"]
+                tokens = await http.post(
+                    "/tokenize", json={"content": prompt, "add_special": True, "parse_special": True}
+                )
+                tokens.raise_for_status()
+                return len(tokens.json()["tokens"])
+        except (httpx.HTTPError, KeyError, ValueError) as exc:
+            raise EngineError(f"llama.cpp could not count the prompt: {type(exc).__name__}") from None
+
     async def close(self) -> None:
         await asyncio.to_thread(self._pool.shutdown, wait=True, cancel_futures=True)
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        return str(response.json()["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return f"HTTP {response.status_code}"
