@@ -105,7 +105,7 @@ def envelope(req: CreateResponse, plan: Plan, response_id: str) -> dict[str, Any
         "text": _text(req),
         "truncation": "disabled",
         "metadata": req.metadata or {},
-        "user": req.user,
+        **({"user": req.user} if req.user is not None else {}),
         "store": req.stores,
         "background": bool(req.background),
         "service_tier": "default",
@@ -125,15 +125,16 @@ def response_object(
     reason: str | None = None,
 ) -> dict[str, Any]:
     output = output or []
+    extra: dict[str, Any] = {} if usage is None else {"usage": usage_body(usage)}
     return {
         **base,
+        **extra,
         "status": status,
         "completed_at": int(time.time()) if status == "completed" else None,
         "error": error,
         "incomplete_details": {"reason": reason} if reason else None,
         "output": output,
         "output_text": output_text(output),
-        "usage": usage_body(usage),
     }
 
 
