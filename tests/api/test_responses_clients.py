@@ -85,7 +85,7 @@ def codex_turn(input_items: list[dict[str, Any]], cache_key: str) -> dict[str, A
         "stream": True,
         "include": ["reasoning.encrypted_content"],
         "prompt_cache_key": cache_key,
-        "max_output_tokens": 120,
+        "max_output_tokens": 40,
         "temperature": 0,
     }
 
@@ -156,7 +156,7 @@ def test_the_agents_sdk_runs_an_agent_with_a_function_tool(server: GlmServe) -> 
             instructions="Answer weather questions with the get_weather tool.",
             tools=[get_weather],
             model=model,
-            model_settings=agents.ModelSettings(tool_choice="required", temperature=0, max_tokens=60),
+            model_settings=agents.ModelSettings(tool_choice="required", temperature=0, max_tokens=40),
         )
         config = agents.RunConfig(tracing_disabled=True)
         try:
@@ -212,13 +212,13 @@ def test_stored_responses_survive_a_restart(server: GlmServe, tmp_path: Path) ->
     key = new_zhipu_key()
     first = server_process.start(data, tmp_path / "first.log", key)
     with first, OpenAI(api_key=key, base_url=first.v1_url, max_retries=0) as sdk:
-        created = sdk.responses.create(model=MODEL, input="Hi.", max_output_tokens=16, temperature=0)
+        created = sdk.responses.create(model=MODEL, input="Hi.", max_output_tokens=8, temperature=0)
     second = server_process.start(data, tmp_path / "second.log", key)
     with second, OpenAI(api_key=key, base_url=second.v1_url, max_retries=0) as sdk:
         again = sdk.responses.retrieve(created.id)
         items = sdk.responses.input_items.list(created.id)
         follow = sdk.responses.create(
-            model=MODEL, input="Again.", previous_response_id=created.id, max_output_tokens=16
+            model=MODEL, input="Again.", previous_response_id=created.id, max_output_tokens=8
         )
     assert sdk_dump(again) == sdk_dump(created)
     assert [i.content[0].text for i in items.data] == ["Hi."]  # type: ignore[union-attr]
