@@ -153,10 +153,10 @@ def test_the_agents_sdk_runs_an_agent_with_a_function_tool(server: GlmServe) -> 
         model = agents.OpenAIResponsesModel(model=MODEL, openai_client=client)
         agent = agents.Agent(
             name="weather",
-            instructions="Answer weather questions with the get_weather tool.",
+            instructions="Answer weather questions with the get_weather tool, in one short sentence.",
             tools=[get_weather],
             model=model,
-            model_settings=agents.ModelSettings(tool_choice="required", temperature=0, max_tokens=40),
+            model_settings=agents.ModelSettings(tool_choice="required", temperature=0, max_tokens=80),
         )
         config = agents.RunConfig(tracing_disabled=True)
         try:
