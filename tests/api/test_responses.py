@@ -88,7 +88,7 @@ def test_items_in_and_input_items_back(client: OpenAI) -> None:
 
 
 def test_stream_events_deltas_and_final_response(v1_client: OpenAI, raw: httpx.Client) -> None:
-    body = {**SMALL, "input": "Count from one to five."}
+    body = {**SMALL, "max_output_tokens": 24, "input": "Reply with one word: yes."}  # ends by itself
     events = post_stream(raw, body)
     final = events[-1]["response"]
     assert streamed_text(events) == final["output_text"]
