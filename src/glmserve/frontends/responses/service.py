@@ -127,8 +127,12 @@ class ResponsesService:
 
     def rendering(self, prepared: Prepared, key_id: str) -> ResponsesRendering:
         async def finish(final: dict[str, Any]) -> None:
-            if prepared.req.stores:
+            if not prepared.req.stores:
+                return
+            try:
                 await self.store.insert(self._record(prepared, key_id, final))
+            except SQLAlchemyError as exc:  # the client still gets its answer; only the copy is lost
+                log.error("could not store response %s: %s", prepared.id, type(exc).__name__)
 
         summary = prepared.req.reasoning is not None and prepared.req.reasoning.summary_mode is not None
         return ResponsesRendering(prepared.base, summary, finish, self.spawn)
