@@ -17,6 +17,7 @@ from pydantic import Field, model_validator
 from glmserve.config.strict import Section
 
 Kind = Literal["openai", "zhipu", "vllm", "sglang", "llamacpp", "ollama", "embedded"]
+PackagedEmbedding = Literal["all-minilm-l6-v2", "embeddinggemma-300m"]
 UPSTREAM_KINDS: tuple[str, ...] = ("openai", "zhipu", "vllm", "sglang", "llamacpp", "ollama")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -54,6 +55,7 @@ class Deployment(Section):
     model: str | None = Field(None, description="the upstream's own model name (default: the public one)")
     gguf: Path | None = Field(None, description="embedded: a local GGUF (default: the packaged model)")
     mmproj: Path | None = Field(None, description="embedded: the GGUF's multimodal projector (vision)")
+    packaged: PackagedEmbedding | None = Field(None, description="embedded: a packaged embedding model")
     vision: bool = Field(False, description="upstream: the model accepts images (sent as data URLs)")
     weight: float = Field(1.0, gt=0, description="share of traffic among deployments of one priority")
     priority: int = Field(0, ge=0, description="0 is tried first; higher numbers are fallbacks")
@@ -69,8 +71,10 @@ class Deployment(Section):
             if self.base_url or self.api_key_env or self.model:
                 raise ValueError("an embedded deployment takes `gguf`, not base_url/api_key_env/model")
             check_projector(self.gguf, self.mmproj, self.vision)
+            if self.packaged is not None and self.gguf is not None:
+                raise ValueError("give an embedded deployment either `gguf` or `packaged`, not both")
             return self
-        if self.gguf is not None or self.mmproj is not None:
+        if self.gguf is not None or self.mmproj is not None or self.packaged is not None:
             raise ValueError(f"a {self.kind} deployment is an upstream: it takes base_url, not gguf/mmproj")
         if not self.base_url:
             raise ValueError(f"a {self.kind} deployment needs base_url")

@@ -94,5 +94,9 @@ class EmulatedThinking:
             return think_then_answer(self.inner, generation)
         return self.inner.stream(generation)
 
+    def __getattr__(self, name: str) -> Any:
+        # The other capabilities (legacy completions, tokenization) involve no thinking.
+        return getattr(self.inner, name)
+
     async def close(self) -> None:
         """The shared embedded engine is closed by the router, once."""
