@@ -15,7 +15,7 @@ from glmserve.errors import EngineError, GlmError, InvalidRequest, NotFound
 from glmserve.http.access_log import AccessLogMiddleware
 from glmserve.http.request_id import RequestIdMiddleware
 from glmserve.http.responses import json_response
-from glmserve.http.routes import admin, chat, health, models
+from glmserve.http.routes import admin, chat, completions, embeddings, health, models, tokenizer
 from glmserve.http.routes import metrics as metrics_route
 from glmserve.metrics import Metrics
 from glmserve.services import Services, open_services
@@ -55,6 +55,9 @@ def create_app(settings: Settings, *, services: Services | None = None, **inject
     for prefix in API_PREFIXES:
         app.include_router(chat.router, prefix=prefix)
         app.include_router(models.router, prefix=prefix)
+        app.include_router(embeddings.router, prefix=prefix)
+        app.include_router(tokenizer.router, prefix=prefix)
+        app.include_router(completions.router, prefix=prefix)
     app.include_router(health.router)
     app.include_router(admin.router)
     app.include_router(metrics_route.router)

@@ -57,10 +57,15 @@ class Embedding:
 
 @dataclass(frozen=True, slots=True)
 class Relevance:
-    """How relevant document ``index`` is to a rerank job's query (one per document, then ``Usage``)."""
+    """How relevant document ``index`` is to a rerank job's query (one per document, then ``Usage``).
+
+    ``score`` is in [0, 1], higher is more relevant; ``raw`` is the model's own score where it
+    differs (a bi-encoder's cosine).
+    """
 
     index: int
     score: float
+    raw: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,6 +63,10 @@ class ModelRouter:
             unique.setdefault(id(route.engine), route.engine)
         return list(unique.values())
 
+    def names_of(self, kind: str) -> list[str]:
+        """The public names (not aliases) of the models of one kind, in table order."""
+        return [name for name, route in self._routes.items() if route.kind == kind]
+
     def resolve(self, name: str) -> Route:
         route = self._routes.get(self._aliases.get(name, name))
         if route is None:

@@ -9,7 +9,8 @@ so each request runs on a worker thread; at most ``parallel`` requests are insid
 ``dimensions`` shortens a vector the Matryoshka way (the first ``d`` components, normalized
 again), which only models trained for it support; the front-end checks the size first.
 Reranking is a bi-encoder: query and documents are embedded (with the model's retrieval
-prompts, where it has them) and each document scores the cosine of its vector with the query's.
+prompts, where it has them) and each document scores the cosine of its vector with the query's,
+mapped to [0, 1] as ``(1 + cos) / 2`` (the cosine itself is the raw score).
 """
 
 from __future__ import annotations
@@ -128,8 +129,8 @@ class LlamaCppEmbedder:
         vectors = np.asarray([d["embedding"] for d in sorted(result["data"], key=lambda d: d["index"])])
         query, documents = vectors[0], vectors[1:]
         scores = documents @ query / (np.linalg.norm(documents, axis=1) * np.linalg.norm(query) + 1e-12)
-        for index, score in enumerate(scores.tolist()):
-            yield Relevance(index, float(score))
+        for index, cosine in enumerate(scores.tolist()):
+            yield Relevance(index, min(1.0, max(0.0, (1.0 + cosine) / 2)), raw=float(cosine))
         yield Usage(prompt_tokens=int(result["usage"]["prompt_tokens"]), completion_tokens=0)
 
     async def tokenize(self, text: str, add_special: bool = True) -> list[int]:

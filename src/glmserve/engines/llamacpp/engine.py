@@ -124,10 +124,10 @@ class LlamaCppEngine:
     async def detokenize(self, tokens: list[int]) -> str:
         return await self.loopback.detokenize(tokens)
 
-    async def count_prompt(self, generation: Generation) -> int:
-        """The prompt tokens ``generation`` is charged: its chat-template rendering, tokenized."""
+    async def prompt_tokens(self, generation: Generation) -> list[int]:
+        """The prompt ``generation`` is charged for: its chat-template rendering, tokenized."""
         prompt = await self.loopback.apply_template(translate.to_request(generation))
-        return len(await self.loopback.tokenize(prompt, add_special=True))
+        return await self.loopback.tokenize(prompt, add_special=True)
 
     async def _generate(
         self,

@@ -12,7 +12,8 @@ One pooled keep-alive ``aiohttp`` session per upstream (measured against httpx o
   so it also happens while the task is being cancelled.
 
 A response that is not an event stream is read whole: an error (Zhipu answers errors with HTTP
-200) or a whole completion.
+200) or a whole completion. Embeddings and rerank are one JSON ``POST`` each (``post_json``),
+with the same timeouts and error translation.
 """
 
 from __future__ import annotations
@@ -20,13 +21,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import aiohttp
 import orjson
 
 from glmserve.config.deployments import Deployment
-from glmserve.engines.base import Event, Generation
+from glmserve.engines.base import EmbeddingJob, Event, Generation, RerankJob
 from glmserve.engines.upstream import errors as upstream_errors
+from glmserve.engines.upstream import tasks
 from glmserve.engines.upstream.events import ChunkMapper, completion_events
 from glmserve.engines.upstream.request import credential, request_body
 from glmserve.engines.upstream.sse import SseDecoder, SseTooLarge
@@ -46,6 +49,7 @@ class UpstreamEngine:
         self.kind = deployment.kind
         self.model = model
         root = deployment.base_url.rstrip("/")
+        self._root = root
         self._url = f"{root}/chat/completions"
         self._health_url = f"{root}/{deployment.health_path.lstrip('/')}" if deployment.health_path else None
         self._timeouts = deployment.timeouts
@@ -96,11 +100,57 @@ class UpstreamEngine:
             if response is not None:
                 response.close()  # a no-op once released to the pool; else drops the connection
 
-    async def _send(self, body: bytes, deadline: float) -> aiohttp.ClientResponse:
+    async def embed(self, job: EmbeddingJob) -> AsyncIterator[Event]:
+        payload = await self.post_json("embeddings", tasks.embedding_body(job, self.model))
+        for event in tasks.embedding_events(payload, self.name, len(job.inputs)):
+            yield event
+
+    async def rerank(self, job: RerankJob) -> AsyncIterator[Event]:
+        payload = await self.post_json("rerank", tasks.rerank_body(job, self.model))
+        for event in tasks.rerank_events(payload, self.name, len(job.documents)):
+            yield event
+
+    async def post_json(self, path: str, payload: dict[str, Any]) -> Any:
+        """``POST {base_url}/{path}``, its JSON answer; every failure is a ``GlmError``."""
+        deadline = asyncio.get_running_loop().time() + self._timeouts.connect + self._timeouts.first_byte
+        response: aiohttp.ClientResponse | None = None
+        self.in_flight += 1
+        try:
+            url = f"{self._root}/{path}"
+            response = await self._send(orjson.dumps(payload), deadline, url, "application/json")
+            if response.status != 200:
+                raise await self._error(response)
+            return await self._json(response, deadline)
+        except (aiohttp.ClientError, OSError) as exc:
+            if isinstance(exc, TimeoutError):
+                raise UpstreamTimeout(f"deployment {self.name}: connect timed out") from None
+            raise UpstreamError(f"deployment {self.name}: {_describe(exc)}") from None
+        finally:
+            self.in_flight -= 1
+            if response is not None:
+                response.close()
+
+    async def _json(self, response: aiohttp.ClientResponse, deadline: float) -> Any:
+        try:
+            async with asyncio.timeout_at(deadline):
+                raw = await _read_body(response, MAX_JSON_BODY)
+        except TimeoutError:
+            raise UpstreamTimeout(f"deployment {self.name} did not finish its answer in time") from None
+        try:
+            payload = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise UpstreamError(f"deployment {self.name} answered with invalid JSON") from None
+        if (error := upstream_errors.error_in(payload)) is not None:
+            raise upstream_errors.from_error(error, 200, self.name)
+        return payload
+
+    async def _send(
+        self, body: bytes, deadline: float, url: str | None = None, accept: str = "text/event-stream"
+    ) -> aiohttp.ClientResponse:
         try:
             async with asyncio.timeout_at(deadline):
                 return await self._client().post(
-                    self._url, data=body, headers=self._headers("text/event-stream"), allow_redirects=False
+                    url or self._url, data=body, headers=self._headers(accept), allow_redirects=False
                 )
         except TimeoutError:
             raise UpstreamTimeout(self._silence(started=False)) from None
@@ -116,17 +166,7 @@ class UpstreamEngine:
         return error
 
     async def _whole(self, response: aiohttp.ClientResponse, deadline: float) -> list[Event]:
-        try:
-            async with asyncio.timeout_at(deadline):
-                raw = await _read_body(response, MAX_JSON_BODY)
-        except TimeoutError:
-            raise UpstreamTimeout(f"deployment {self.name} did not finish its answer in time") from None
-        try:
-            payload = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise UpstreamError(f"deployment {self.name} answered with invalid JSON") from None
-        if (error := upstream_errors.error_in(payload)) is not None:
-            raise upstream_errors.from_error(error, 200, self.name)
+        payload = await self._json(response, deadline)
         try:
             return completion_events(payload)
         except (ValueError, AttributeError):

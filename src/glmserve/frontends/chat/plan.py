@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from glmserve.engines.base import Generation, Sampling
-from glmserve.errors import InvalidRequest
+from glmserve.errors import InvalidField, InvalidRequest
 from glmserve.frontends.chat.protocol import ChatCompletionRequest, Message, TextPart
 from glmserve.frontends.chat.tools import (
     NamedToolChoice,
@@ -129,6 +129,8 @@ async def build_plan(
 ) -> Plan:
     """Resolve the model once and check everything; raises the client's 400 before admission."""
     route = router.resolve(req.model)
+    if route.kind != "chat":
+        raise InvalidField(f"model '{req.model}' is an {route.kind} model; it does not chat", param="model")
     generation = to_generation(req, await checked_images(route, req, images))
     return Plan(
         route=route,
