@@ -39,13 +39,17 @@ class EmbeddingRequest(BaseModel):
     request_id: str | None = None
 
 
+def article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
+
+
 def route_of(router: ModelRouter, model: str, kind: str, endpoint: str) -> Route:
     route = router.resolve(model)
     if route.kind != kind:
         names = ", ".join(router.names_of(kind)) or "none is configured"
+        wanted = f"{article(kind)} {kind} model ({names})"
         raise InvalidField(
-            f"model '{model}' is a {route.kind} model; {endpoint} takes a {kind} model ({names})",
-            param="model",
+            f"model '{model}' is a {route.kind} model; {endpoint} takes {wanted}", param="model"
         )
     return route
 

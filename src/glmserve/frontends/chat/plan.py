@@ -130,7 +130,7 @@ async def build_plan(
     """Resolve the model once and check everything; raises the client's 400 before admission."""
     route = router.resolve(req.model)
     if route.kind != "chat":
-        raise InvalidField(f"model '{req.model}' is an {route.kind} model; it does not chat", param="model")
+        raise InvalidField(f"model '{req.model}' is a {route.kind} model, which does not chat", param="model")
     generation = to_generation(req, await checked_images(route, req, images))
     return Plan(
         route=route,
