@@ -16,7 +16,17 @@ from glmserve.frontends.messages import errors as anthropic
 from glmserve.http.access_log import AccessLogMiddleware
 from glmserve.http.request_id import RequestIdMiddleware
 from glmserve.http.responses import json_response
-from glmserve.http.routes import admin, chat, health, messages, models, responses
+from glmserve.http.routes import (
+    admin,
+    chat,
+    completions,
+    embeddings,
+    health,
+    messages,
+    models,
+    responses,
+    tokenizer,
+)
 from glmserve.http.routes import metrics as metrics_route
 from glmserve.metrics import Metrics
 from glmserve.services import Services, open_services
@@ -61,6 +71,9 @@ def create_app(settings: Settings, *, services: Services | None = None, **inject
     for prefix in API_PREFIXES:
         app.include_router(chat.router, prefix=prefix)
         app.include_router(models.router, prefix=prefix)
+        app.include_router(embeddings.router, prefix=prefix)
+        app.include_router(tokenizer.router, prefix=prefix)
+        app.include_router(completions.router, prefix=prefix)
         app.include_router(responses.router, prefix=prefix)
     for prefix in MESSAGES_PREFIXES:
         app.include_router(messages.router, prefix=prefix)

@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, model_validator
 
 from glmserve.config.strict import Section
-from glmserve.engines.llamacpp.models import packaged
+from glmserve.engines.llamacpp.models import PACKAGED
+from glmserve.engines.llamacpp.packaged_embeddings import CATALOG
 
 Kind = Literal["openai", "zhipu", "vllm", "sglang", "llamacpp", "ollama", "anthropic", "embedded"]
 UPSTREAM_KINDS: tuple[str, ...] = ("openai", "zhipu", "vllm", "sglang", "llamacpp", "ollama", "anthropic")
@@ -77,7 +78,7 @@ class Deployment(Section):
             if self.gguf is not None and self.packaged is not None:
                 raise ValueError("an embedded deployment takes `gguf` or `packaged`, not both")
             if self.packaged is not None:
-                packaged(self.packaged)  # an unknown name stops start-up, naming the known ones
+                check_packaged(self.packaged)
             check_projector(self.gguf, self.mmproj, self.vision)
             return self
         if self.gguf is not None or self.mmproj is not None or self.packaged is not None:
@@ -98,6 +99,13 @@ class Deployment(Section):
     @property
     def sees_images(self) -> bool:
         return self.vision or self.mmproj is not None
+
+
+def check_packaged(name: str) -> None:
+    """A packaged model is a chat model (``engines.llamacpp.models``) or an embedding one."""
+    if name not in PACKAGED and name not in CATALOG:
+        known = ", ".join([*PACKAGED, *CATALOG])
+        raise ValueError(f"unknown packaged model {name!r}; known: {known}")
 
 
 def check_projector(gguf: Path | None, mmproj: Path | None, vision: bool) -> None:

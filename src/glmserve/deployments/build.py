@@ -1,6 +1,7 @@
 """From the model table to engines: one embedded engine per GGUF, one upstream engine per
 upstream deployment, one ``DeploymentChain`` per model that has more than one deployment or an
-upstream one."""
+upstream one. Embedding and rerank models get an embedded engine in embedding mode (one per
+embedding GGUF, packaged or not), shared by every name that uses it."""
 
 from __future__ import annotations
 
@@ -18,8 +19,11 @@ from glmserve.deployments.chain import DeploymentChain
 from glmserve.deployments.health import Check
 from glmserve.deployments.member import Member
 from glmserve.engines.base import Engine
+from glmserve.engines.llamacpp.embedder import EmbedderConfig, LlamaCppEmbedder
 from glmserve.engines.llamacpp.engine import LlamaCppEngine
 from glmserve.engines.llamacpp.models import ensure_packaged, packaged
+from glmserve.engines.llamacpp.packaged_embeddings import locate
+from glmserve.engines.llamacpp.packaged_embeddings import packaged as packaged_embedding
 from glmserve.engines.thinking import EmulatedThinking
 from glmserve.engines.upstream.engine import UpstreamEngine
 
@@ -44,12 +48,39 @@ class EngineFactory:
         self.settings = settings
         self.env = os.environ if env is None else env
         self.embedded: dict[tuple[Path | str, Path | None], LlamaCppEngine] = {}
+        self.embedders: dict[str, LlamaCppEmbedder] = {}
         self.upstreams: list[UpstreamEngine] = []
         self.checks: list[Check] = []
 
     @property
     def engines(self) -> list[Engine]:
-        return [*self.embedded.values(), *self.upstreams]
+        return [*self.embedded.values(), *self.embedders.values(), *self.upstreams]  # type: ignore[list-item]
+
+    async def embedder(self, dep: Deployment) -> LlamaCppEmbedder:
+        """One embedding-mode engine per embedding GGUF (a packaged one, or ``gguf``)."""
+        key = dep.packaged or str(dep.gguf)
+        if key in self.embedders:
+            return self.embedders[key]
+        started, cfg = time.monotonic(), self.settings.embeddings
+        threads = cfg.threads or self.settings.engine.threads
+        if dep.packaged is not None:
+            model = packaged_embedding(dep.packaged)
+            path = await asyncio.to_thread(
+                locate, dep.packaged, self.settings.data_dir, self.settings.model_cache
+            )
+            config = EmbedderConfig(cfg.parallel, threads, cfg.max_waiting, model.max_input_tokens,
+                                    model.query_prefix, model.document_prefix)  # fmt: skip
+            label = model.name
+        else:
+            assert dep.gguf is not None
+            if not dep.gguf.is_file():
+                raise FileNotFoundError(f"GGUF not found: {dep.gguf}")
+            path, label = dep.gguf, dep.gguf.stem
+            config = EmbedderConfig(cfg.parallel, threads, cfg.max_waiting, self.settings.engine.ctx_per_slot)
+        engine = await asyncio.to_thread(LlamaCppEmbedder, label, path, config)
+        self.embedders[key] = engine
+        log.info("loaded embedding model %s in %.1fs", path, time.monotonic() - started)
+        return engine
 
     async def embedded_engine(
         self, gguf: Path | None, mmproj: Path | None = None, package: str | None = None
@@ -93,6 +124,8 @@ class EngineFactory:
             upstream = UpstreamEngine(label, dep, dep.model or entry.name, key)
             self.upstreams.append(upstream)
             engine, probe = upstream, upstream.probe
+        elif entry.kind != "chat":
+            engine = await self.embedder(dep)  # type: ignore[assignment]
         else:
             engine = self.thinking(entry, await self.embedded_engine(dep.gguf, dep.mmproj, dep.packaged))
         member = Member(label, dep.kind, engine, breaker, dep.weight, dep.priority, dep.max_concurrency)

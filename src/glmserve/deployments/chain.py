@@ -11,6 +11,9 @@ reached the client, so a failure there is handled inside:
   backoff (or the upstream's Retry-After, if it is at most ``max_wait_s``), up to ``retries``
   rounds, each taken from the model's retry budget.
 
+Embeddings, reranking and legacy completions take the same path (``embed``, ``rerank``,
+``complete``): each is an event stream from the member's engine capability.
+
 After the first event the answer is committed: a failure then ends the stream with
 ``Finish("network_error")`` and the error raised, which the client sees in-band. Closing the
 stream early (the client left) closes the deployment's stream and counts as nothing.
@@ -30,7 +33,7 @@ from glmserve.config.deployments import RetryPolicy
 from glmserve.deployments.balancer import select
 from glmserve.deployments.budget import RetryBudget, backoff
 from glmserve.deployments.member import Member
-from glmserve.engines.base import Event, Finish, Generation, Usage
+from glmserve.engines.base import CompletionJob, EmbeddingJob, Event, Finish, Generation, RerankJob, Usage
 from glmserve.engines.counting import count_prompt_tokens, estimate_prompt_tokens
 from glmserve.errors import (
     GlmError,
@@ -45,6 +48,7 @@ DEFAULT_COOLDOWN_S = 1.0
 # millisecond clock, so a sleep can end a millisecond before time.monotonic() reaches its end,
 # and a sub-millisecond one returns at once; the deployment would then still be cooling.
 TIMER_SLACK_S = 0.01
+Call = Callable[[Any], AsyncIterator[Event]]  # one capability of a member's engine, bound to a request
 
 
 def _counts_against(exc: GlmError) -> bool:
@@ -75,9 +79,21 @@ class DeploymentChain:
         self._tiers = [[m for m in members if m.priority == p] for p in sorted({m.priority for m in members})]
         self._clock, self._sleep, self._rand = clock, sleep, rand
 
-    async def stream(self, generation: Generation) -> AsyncIterator[Event]:
+    def stream(self, generation: Generation) -> AsyncIterator[Event]:
+        return self._serve(lambda engine: engine.stream(generation))
+
+    def embed(self, job: EmbeddingJob) -> AsyncIterator[Event]:
+        return self._serve(lambda engine: engine.embed(job))
+
+    def rerank(self, job: RerankJob) -> AsyncIterator[Event]:
+        return self._serve(lambda engine: engine.rerank(job))
+
+    def complete(self, job: CompletionJob) -> AsyncIterator[Event]:
+        return self._serve(lambda engine: engine.complete(job))
+
+    async def _serve(self, call: Call) -> AsyncIterator[Event]:
         self.budget.record_request()
-        member, events, first = await self._first_event(generation)
+        member, events, first = await self._first_event(call)
         outcome = "left"
         try:
             yield _signed(first, member)
@@ -95,7 +111,7 @@ class DeploymentChain:
                 member.breaker.release()
             await events.aclose()  # type: ignore[attr-defined]
 
-    async def _first_event(self, gen: Generation) -> tuple[Member, AsyncIterator[Event], Event]:
+    async def _first_event(self, call: Call) -> tuple[Member, AsyncIterator[Event], Event]:
         tried: set[Member] = set()
         dead: set[Member] = set()  # permanent failures: not worth another round
         last: GlmError | None = None
@@ -117,7 +133,7 @@ class DeploymentChain:
                 continue
             tried.add(member)
             try:
-                return await self._attempt(member, gen)
+                return await self._attempt(member, call)
             except GlmError as exc:
                 if not _counts_against(exc):
                     raise
@@ -125,9 +141,9 @@ class DeploymentChain:
                 if isinstance(exc, UpstreamError) and exc.permanent:
                     dead.add(member)
 
-    async def _attempt(self, member: Member, gen: Generation) -> tuple[Member, AsyncIterator[Event], Event]:
+    async def _attempt(self, member: Member, call: Call) -> tuple[Member, AsyncIterator[Event], Event]:
         member.start(self._clock())
-        events = member.engine.stream(gen)
+        events = call(member.engine)
         try:
             first = await anext(events)
         except StopAsyncIteration:

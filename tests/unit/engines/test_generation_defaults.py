@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from glmserve.frontends.chat.plan import to_generation
 from pydantic import ValidationError
 
 from glmserve.config.settings import ModelEntry, default_models
@@ -14,6 +13,7 @@ from glmserve.engines.generation_defaults import SamplingDefaults
 from glmserve.engines.llamacpp.models import PACKAGED, QWEN_CODER_05B, QWEN_CODER_15B
 from glmserve.engines.llamacpp.translate import to_request
 from glmserve.engines.upstream.request import request_body
+from glmserve.frontends.chat.plan import to_generation
 from glmserve.frontends.chat.protocol import ChatCompletionRequest
 
 BASE: dict[str, Any] = {"model": "glm-4.6", "messages": [{"role": "user", "content": "hi"}]}
@@ -76,7 +76,7 @@ def test_an_upstream_gets_no_defaults_unless_configured() -> None:
 
 
 def test_the_default_table_serves_the_quality_model_and_the_fast_one() -> None:
-    table = {e.name: e for e in default_models()}
+    table = {e.name: e for e in default_models() if e.kind == "chat"}
     assert {n: e.packaged for n, e in table.items()} == {
         "glm-4.6": QWEN_CODER_15B.name, "glm-4.5": QWEN_CODER_15B.name,
         "glm-4.5-air": QWEN_CODER_15B.name, "glm-4.5-flash": QWEN_CODER_05B.name,

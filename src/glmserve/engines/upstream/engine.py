@@ -15,7 +15,8 @@ or ``.../v1/messages``):
   so it also happens while the task is being cancelled.
 
 A response that is not an event stream is read whole: an error (Zhipu answers errors with HTTP
-200) or a whole completion.
+200) or a whole completion. Embeddings and rerank are one JSON ``POST`` each (``post_json``),
+with the same timeouts and error translation.
 """
 
 from __future__ import annotations
@@ -23,14 +24,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import aiohttp
 import orjson
 
 from glmserve.config.deployments import Deployment
-from glmserve.engines.base import Event, Generation
+from glmserve.engines.base import EmbeddingJob, Event, Generation, RerankJob
 from glmserve.engines.counting import estimate_prompt_tokens
-from glmserve.engines.upstream import anthropic_request
+from glmserve.engines.upstream import anthropic_request, tasks
+from glmserve.engines.upstream import errors as upstream_errors
 from glmserve.engines.upstream.dialects import AnthropicDialect, Stream, dialect_for
 from glmserve.engines.upstream.request import credential
 from glmserve.engines.upstream.sse import SseDecoder, SseTooLarge
@@ -104,11 +107,62 @@ class UpstreamEngine:
             if response is not None:
                 response.close()  # a no-op once released to the pool; else drops the connection
 
-    async def _send(self, body: bytes, deadline: float, gen: Generation) -> aiohttp.ClientResponse:
-        headers = self._headers("text/event-stream", gen)
+    async def embed(self, job: EmbeddingJob) -> AsyncIterator[Event]:
+        payload = await self.post_json("embeddings", tasks.embedding_body(job, self.model))
+        for event in tasks.embedding_events(payload, self.name, len(job.inputs)):
+            yield event
+
+    async def rerank(self, job: RerankJob) -> AsyncIterator[Event]:
+        payload = await self.post_json("rerank", tasks.rerank_body(job, self.model))
+        for event in tasks.rerank_events(payload, self.name, len(job.documents)):
+            yield event
+
+    async def post_json(self, path: str, payload: dict[str, Any]) -> Any:
+        """``POST {base_url}/{path}``, its JSON answer; every failure is a ``GlmError``."""
+        deadline = asyncio.get_running_loop().time() + self._timeouts.connect + self._timeouts.first_byte
+        response: aiohttp.ClientResponse | None = None
+        self.in_flight += 1
+        try:
+            url = f"{self._root}/{path}"
+            response = await self._send(orjson.dumps(payload), deadline, None, url, "application/json")
+            if response.status != 200:
+                raise await self._error(response)
+            payload = orjson.loads(await self._read_json(response, deadline))
+            if (error := upstream_errors.error_in(payload)) is not None:
+                raise upstream_errors.from_error(error, 200, self.name)
+            return payload
+        except (aiohttp.ClientError, OSError) as exc:
+            if isinstance(exc, TimeoutError):
+                raise UpstreamTimeout(f"deployment {self.name}: connect timed out") from None
+            raise UpstreamError(f"deployment {self.name}: {_describe(exc)}") from None
+        except orjson.JSONDecodeError:
+            raise UpstreamError(f"deployment {self.name} answered with invalid JSON") from None
+        finally:
+            self.in_flight -= 1
+            if response is not None:
+                response.close()
+
+    async def _read_json(self, response: aiohttp.ClientResponse, deadline: float) -> bytes:
         try:
             async with asyncio.timeout_at(deadline):
-                return await self._client().post(self._url, data=body, headers=headers, allow_redirects=False)
+                return await _read_body(response, MAX_JSON_BODY)
+        except TimeoutError:
+            raise UpstreamTimeout(f"deployment {self.name} did not finish its answer in time") from None
+
+    async def _send(
+        self,
+        body: bytes,
+        deadline: float,
+        gen: Generation | None,
+        url: str | None = None,
+        accept: str = "text/event-stream",
+    ) -> aiohttp.ClientResponse:
+        headers = self._headers(accept, gen)
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await self._client().post(
+                    url or self._url, data=body, headers=headers, allow_redirects=False
+                )
         except TimeoutError:
             raise UpstreamTimeout(self._silence(started=False)) from None
 

@@ -13,7 +13,7 @@ import orjson
 
 from glmserve.engines.base import Generation, Sampling
 from glmserve.engines.generation_defaults import SamplingDefaults, with_defaults
-from glmserve.errors import InvalidRequest
+from glmserve.errors import InvalidField, InvalidRequest
 from glmserve.frontends.chat.message_rules import check_message_sequence
 from glmserve.frontends.chat.protocol import ChatCompletionRequest, Message, TextPart
 from glmserve.frontends.chat.tools import (
@@ -137,6 +137,8 @@ async def build_plan(
 ) -> Plan:
     """Resolve the model once and check everything; raises the client's 400 before admission."""
     route = router.resolve(req.model)
+    if route.kind != "chat":
+        raise InvalidField(f"model '{req.model}' is a {route.kind} model, which does not chat", param="model")
     check_message_sequence(req.messages)
     generation = to_generation(req, await checked_images(route, req, images), route.defaults)
     return Plan(
