@@ -1,7 +1,9 @@
 """An OpenAI-compatible HTTP upstream (vLLM, SGLang, llama-server, Ollama, Zhipu, OpenAI) as an Engine.
 
 One pooled keep-alive ``aiohttp`` session per upstream (measured against httpx on this path:
-``bench/upstream_clients.py``). Each generation is one streamed ``POST .../chat/completions``:
+``bench/upstream_clients.py``); connection failures before any response byte are retried at
+once on a fresh connection (``connection``). Each generation is one streamed
+``POST .../chat/completions``:
 
 - timeouts: ``connect``; ``first_byte``, from sending the request to the first event; and
   ``between_chunks`` once events flow. Time the consumer spends elsewhere is not counted;
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
+from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
@@ -27,6 +30,7 @@ import orjson
 from glmserve.config.deployments import Deployment
 from glmserve.engines.base import Event, Generation
 from glmserve.engines.upstream import errors as upstream_errors
+from glmserve.engines.upstream.connection import Connections
 from glmserve.engines.upstream.events import ChunkMapper, completion_events
 from glmserve.engines.upstream.request import credential, request_body
 from glmserve.engines.upstream.sse import SseDecoder, SseTooLarge
@@ -48,22 +52,13 @@ class UpstreamEngine:
         root = deployment.base_url.rstrip("/")
         self._url = f"{root}/chat/completions"
         self._health_url = f"{root}/{deployment.health_path.lstrip('/')}" if deployment.health_path else None
+        parts = urlsplit(root)
+        self._address = (parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
         self._timeouts = deployment.timeouts
-        self._pool_size = deployment.max_concurrency or 256
         self._credential: Callable[[], str | None] = credential(deployment.kind, key, deployment.auth)
-        self._session: aiohttp.ClientSession | None = None
+        pool = deployment.max_concurrency or 256
+        self.connections = Connections(pool, self._timeouts.connect, deployment.connection_retries)
         self.in_flight = 0
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self._pool_size, keepalive_timeout=30, ttl_dns_cache=300)
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=self._timeouts.connect),
-                trust_env=False,
-                auto_decompress=True,
-            )
-        return self._session
 
     def _headers(self, accept: str) -> dict[str, str]:
         headers = {"content-type": "application/json", "accept": accept, "user-agent": USER_AGENT}
@@ -99,9 +94,7 @@ class UpstreamEngine:
     async def _send(self, body: bytes, deadline: float) -> aiohttp.ClientResponse:
         try:
             async with asyncio.timeout_at(deadline):
-                return await self._client().post(
-                    self._url, data=body, headers=self._headers("text/event-stream"), allow_redirects=False
-                )
+                return await self.connections.post(self._url, body, self._headers("text/event-stream"))
         except TimeoutError:
             raise UpstreamTimeout(self._silence(started=False)) from None
 
@@ -205,12 +198,15 @@ class UpstreamEngine:
             response.close()
 
     async def probe(self) -> bool:
-        """One active health check: GET the health path (``models`` by default)."""
-        if self._health_url is None:
-            return True
+        """One health check on a fresh connection: GET the health path (``models`` by default),
+        or, with none configured, whether the upstream accepts a TCP connection."""
         try:
             async with asyncio.timeout(self._timeouts.connect + 5):
-                async with self._client().get(
+                if self._health_url is None:
+                    _, writer = await asyncio.open_connection(*self._address)
+                    writer.close()
+                    return True
+                async with self.connections.fresh().get(
                     self._health_url, headers=self._headers("application/json"), allow_redirects=False
                 ) as response:
                     await response.read()
@@ -219,8 +215,7 @@ class UpstreamEngine:
             return False
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        await self.connections.close()
 
 
 async def _read_body(response: aiohttp.ClientResponse, limit: int, truncate: bool = False) -> bytes:
