@@ -8,11 +8,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 
 from glmserve.config.settings import Settings
-from glmserve.errors import EngineError, GlmError, InvalidRequest, NotFound
+from glmserve.errors import EngineError, GlmError, InvalidRequest, NotFound, Unavailable
 from glmserve.http.access_log import AccessLogMiddleware
+from glmserve.http.liveness import LivenessMiddleware
 from glmserve.http.request_id import RequestIdMiddleware
 from glmserve.http.responses import json_response
 from glmserve.http.routes import admin, chat, health, models
@@ -52,6 +54,7 @@ def create_app(settings: Settings, *, services: Services | None = None, **inject
         app.state.services = services
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(AccessLogMiddleware, metrics=metrics, enabled=settings.access_log)
+    app.add_middleware(LivenessMiddleware)  # outermost: /livez never waits behind another layer
     for prefix in API_PREFIXES:
         app.include_router(chat.router, prefix=prefix)
         app.include_router(models.router, prefix=prefix)
@@ -72,6 +75,9 @@ def create_app(settings: Settings, *, services: Services | None = None, **inject
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, OperationalError | InterfaceError):  # the database is down or restarting
+            log.warning("database unavailable: %s", type(exc).__name__)
+            return _error_response(request, Unavailable("database unavailable; retry shortly", retry_after=1))
         log.exception("unhandled error")
         return _error_response(request, EngineError("internal server error"))
 

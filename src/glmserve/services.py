@@ -42,6 +42,7 @@ class Services:
     metrics: Metrics
     admin: KeyAdmin
     cache: ResponseCache
+    store: Store | None = None  # for /readyz
 
 
 async def _first_key(keys: KeyStore, settings: Settings) -> None:
@@ -107,6 +108,7 @@ async def _build(
         metrics=metrics,
         admin=accounting.admin,
         cache=cache,
+        store=store,
     )
 
 

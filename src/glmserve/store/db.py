@@ -7,9 +7,10 @@ migration would leave half its tables behind. PostgreSQL (``postgresql+asyncpg:/
 none of this and gets a plain engine; ``postgresql://`` and ``postgres://`` mean asyncpg, and a
 ``search_path`` query parameter selects the schema.
 
-SQLite takes one writer at a time. ``Store.write()`` queues this process's writers on an
-``asyncio.Lock`` (on the event loop, not in a driver thread spinning on the busy timeout);
-PostgreSQL takes writers concurrently and the lock is a no-op there.
+A PostgreSQL pool checks each connection before use (``pool_pre_ping``), so a database restart
+costs no request a dead connection. SQLite takes one writer at a time. ``Store.write()``
+queues this process's writers on an ``asyncio.Lock`` (on the event loop, not in a driver thread
+spinning on the busy timeout); PostgreSQL takes writers concurrently and the lock is a no-op there.
 """
 
 from __future__ import annotations
@@ -58,7 +59,10 @@ class Store:
 async def open_store(url: str, *, migrations: Sequence[Migration] = MIGRATIONS) -> Store:
     """Open the database at ``url`` and apply pending migrations."""
     parsed, connect_args = _normalize(url)
-    engine = create_async_engine(parsed, connect_args=connect_args)
+    # PostgreSQL: a pooled connection is checked before use, so one that a database restart
+    # closed is replaced instead of failing the request that drew it.
+    pre_ping = parsed.get_backend_name() == "postgresql"
+    engine = create_async_engine(parsed, connect_args=connect_args, pool_pre_ping=pre_ping)
     if parsed.get_backend_name() == "sqlite":
         await asyncio.to_thread(_create_parent_dir, parsed)
         _configure_sqlite(engine)
