@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
-from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 
 from glmserve.config.settings import Settings
@@ -21,6 +20,7 @@ from glmserve.http.routes import admin, chat, health, models
 from glmserve.http.routes import metrics as metrics_route
 from glmserve.metrics import Metrics
 from glmserve.services import Services, open_services
+from glmserve.store.db import unreachable
 
 log = logging.getLogger("glmserve")
 API_PREFIXES = ("/api/paas/v4", "/v1")
@@ -75,7 +75,7 @@ def create_app(settings: Settings, *, services: Services | None = None, **inject
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception) -> Response:
-        if isinstance(exc, OperationalError | InterfaceError):  # the database is down or restarting
+        if unreachable(exc):  # the database is down or restarting
             log.warning("database unavailable: %s", type(exc).__name__)
             return _error_response(request, Unavailable("database unavailable; retry shortly", retry_after=1))
         log.exception("unhandled error")

@@ -21,11 +21,12 @@ import time
 from collections.abc import Coroutine
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from glmserve.errors import Unavailable
 from glmserve.metrics import Metrics
 from glmserve.store.budget import BudgetLedger
+from glmserve.store.db import unreachable
 from glmserve.store.usage import UsageRow, UsageStore
 
 log = logging.getLogger("glmserve.usage")
@@ -98,8 +99,8 @@ class UsageRecorder:
                     raise
                 log.info("usage batch of %d rows was committed before the connection failed", len(rows))
                 return
-            except (OperationalError, InterfaceError, DBAPIError, OSError) as exc:
-                if time.monotonic() + pause > deadline or not _transient(exc):
+            except (DBAPIError, OSError) as exc:
+                if time.monotonic() + pause > deadline or not unreachable(exc):
                     raise
                 log.warning("usage write failed (%s); retrying in %.2fs", type(exc).__name__, pause)
                 await asyncio.sleep(pause)
@@ -129,13 +130,6 @@ class UsageRecorder:
                     if removed:
                         log.info("retention: removed %d usage rows", removed)
             await asyncio.sleep(PRUNE_EVERY_S)
-
-
-def _transient(exc: BaseException) -> bool:
-    """The database could not be reached or was busy; not a refused statement."""
-    if isinstance(exc, OSError | OperationalError | InterfaceError):
-        return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 def _retrieve(done: asyncio.Future[None]) -> None:

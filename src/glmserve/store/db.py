@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, NotSupportedError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from glmserve.store.migrations import MIGRATIONS, Migration, migrate
@@ -33,6 +34,19 @@ _SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA foreign_keys=ON",
 )
+
+
+def unreachable(exc: BaseException) -> bool:
+    """The database could not be reached, was restarting or busy — not a refused statement.
+
+    asyncpg's "the database system is shutting down / starting up" and "terminating connection
+    due to administrator command" arrive as a plain ``DBAPIError``; a statement the database
+    refused is one of the subclasses excluded here.
+    """
+    if isinstance(exc, OSError):
+        return True
+    refused = IntegrityError | ProgrammingError | DataError | NotSupportedError
+    return isinstance(exc, DBAPIError) and not isinstance(exc, refused)
 
 
 class Store:

@@ -185,6 +185,8 @@ class RedisLimiter:
                 verdict = "admitting requests uncounted" if self.fail_open else "refusing limited requests"
                 log.warning("Redis unreachable (%s): %s", type(exc).__name__, verdict)
             self._down_until = time.monotonic() + RETRY_AFTER_S
+            # The pooled connections died with it: the next try after the pause starts afresh.
+            await self._redis.connection_pool.disconnect()
             # The message names the failure, never a key's secret (Redis holds only key ids).
             raise Unavailable(f"rate limiter unavailable: {type(exc).__name__}", retry_after=1) from exc
 
