@@ -137,6 +137,15 @@ class PrivatePostgres:
         self._ctl("restart", "-m", "fast")
         wait_port(self.port)
 
+    def pause(self) -> None:
+        """Stop the server, keeping its data (``resume`` starts it again)."""
+        self._as_postgres(self.pg_ctl, "stop", "-D", str(self.data), "-m", "fast", "-w")
+        wait_port(self.port, up=False)
+
+    def resume(self) -> None:
+        self._ctl("start")
+        wait_port(self.port)
+
     def stop(self) -> None:
         with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
             self._as_postgres(self.pg_ctl, "stop", "-D", str(self.data), "-m", "immediate", timeout=60)

@@ -118,7 +118,7 @@ def resets(server: GlmServe, concurrency: int, seconds: float) -> Verdict:
 
 def stall(server: GlmServe, fake: FakeProcess, concurrency: int, seconds: float) -> Verdict:
     """The upstream stops answering for a while (accepts, never responds), then recovers."""
-    on, off = seconds * 0.25, seconds * 0.6
+    on, off = seconds * 0.15, seconds * 0.75  # longer than a stalled request's timeouts
 
     def stall_on() -> None:
         fake.control("stall-switch", "stall_before")
