@@ -11,9 +11,10 @@ from fastapi import FastAPI, Request, Response
 from starlette.exceptions import HTTPException
 
 from glmserve.config.settings import Settings
-from glmserve.errors import EngineError, GlmError, InvalidRequest, NotFound
+from glmserve.errors import EngineError, GlmError, InvalidRequest, NotFound, Unavailable
 from glmserve.frontends.messages import errors as anthropic
 from glmserve.http.access_log import AccessLogMiddleware
+from glmserve.http.liveness import LivenessMiddleware
 from glmserve.http.request_id import RequestIdMiddleware
 from glmserve.http.responses import json_response
 from glmserve.http.routes import (
@@ -30,6 +31,7 @@ from glmserve.http.routes import (
 from glmserve.http.routes import metrics as metrics_route
 from glmserve.metrics import Metrics
 from glmserve.services import Services, open_services
+from glmserve.store.db import unreachable
 
 log = logging.getLogger("glmserve")
 API_PREFIXES = ("/api/paas/v4", "/v1")
@@ -68,6 +70,7 @@ def create_app(settings: Settings, *, services: Services | None = None, **inject
         app.state.services = services
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(AccessLogMiddleware, metrics=metrics, enabled=settings.access_log)
+    app.add_middleware(LivenessMiddleware)  # outermost: /livez never waits behind another layer
     for prefix in API_PREFIXES:
         app.include_router(chat.router, prefix=prefix)
         app.include_router(models.router, prefix=prefix)
@@ -93,6 +96,9 @@ def create_app(settings: Settings, *, services: Services | None = None, **inject
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception) -> Response:
+        if unreachable(exc):  # the database is down or restarting
+            log.warning("database unavailable: %s", type(exc).__name__)
+            return _error_response(request, Unavailable("database unavailable; retry shortly", retry_after=1))
         log.exception("unhandled error")
         return _error_response(request, EngineError("internal server error"))
 

@@ -3,8 +3,9 @@ OpenAI) or Anthropic-compatible (``anthropic``: Anthropic, Zhipu's ``/api/anthro
 two protocols differ in is in ``dialects``.
 
 One pooled keep-alive ``aiohttp`` session per upstream (measured against httpx on this path:
-``bench/upstream_clients.py``). Each generation is one streamed ``POST`` (``.../chat/completions``
-or ``.../v1/messages``):
+``bench/upstream_clients.py``); connection failures before any response byte are retried at
+once on a fresh connection (``connection``). Each generation is one streamed ``POST``
+(``.../chat/completions`` or ``.../v1/messages``):
 
 - timeouts: ``connect``; ``first_byte``, from sending the request to the first event; and
   ``between_chunks`` once events flow. Time the consumer spends elsewhere is not counted;
@@ -25,6 +26,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
@@ -34,6 +36,7 @@ from glmserve.engines.base import EmbeddingJob, Event, Generation, RerankJob
 from glmserve.engines.counting import estimate_prompt_tokens
 from glmserve.engines.upstream import anthropic_request, tasks
 from glmserve.engines.upstream import errors as upstream_errors
+from glmserve.engines.upstream.connection import Connections
 from glmserve.engines.upstream.dialects import AnthropicDialect, Stream, dialect_for
 from glmserve.engines.upstream.request import credential
 from glmserve.engines.upstream.sse import SseDecoder, SseTooLarge
@@ -60,22 +63,13 @@ class UpstreamEngine:
         if health == "models":  # the default: the protocol's own list of models
             health = self._dialect.default_health_path
         self._health_url = f"{root}/{health.lstrip('/')}" if health else None
+        parts = urlsplit(root)
+        self._address = (parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
         self._timeouts = deployment.timeouts
-        self._pool_size = deployment.max_concurrency or 256
         self._credential: Callable[[], str | None] = credential(deployment.kind, key, deployment.auth)
-        self._session: aiohttp.ClientSession | None = None
+        pool = deployment.max_concurrency or 256
+        self.connections = Connections(pool, self._timeouts.connect, deployment.connection_retries)
         self.in_flight = 0
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self._pool_size, keepalive_timeout=30, ttl_dns_cache=300)
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=self._timeouts.connect),
-                trust_env=False,
-                auto_decompress=True,
-            )
-        return self._session
 
     def _headers(self, accept: str, gen: Generation | None = None) -> dict[str, str]:
         headers = {"content-type": "application/json", "accept": accept, "user-agent": USER_AGENT}
@@ -160,9 +154,7 @@ class UpstreamEngine:
         headers = self._headers(accept, gen)
         try:
             async with asyncio.timeout_at(deadline):
-                return await self._client().post(
-                    url or self._url, data=body, headers=headers, allow_redirects=False
-                )
+                return await self.connections.post(url or self._url, body, headers)
         except TimeoutError:
             raise UpstreamTimeout(self._silence(started=False)) from None
 
@@ -263,12 +255,15 @@ class UpstreamEngine:
             response.close()
 
     async def probe(self) -> bool:
-        """One active health check: GET the health path (``models`` by default)."""
-        if self._health_url is None:
-            return True
+        """One health check on a fresh connection: GET the health path (``models`` by default),
+        or, with none configured, whether the upstream accepts a TCP connection."""
         try:
             async with asyncio.timeout(self._timeouts.connect + 5):
-                async with self._client().get(
+                if self._health_url is None:
+                    _, writer = await asyncio.open_connection(*self._address)
+                    writer.close()
+                    return True
+                async with self.connections.fresh().get(
                     self._health_url, headers=self._headers("application/json"), allow_redirects=False
                 ) as response:
                     await response.read()
@@ -284,7 +279,7 @@ class UpstreamEngine:
         url = f"{self._root}/{self._dialect.count_path}"
         try:
             async with asyncio.timeout(self._timeouts.connect + self._timeouts.first_byte):
-                async with self._client().post(
+                async with self.connections.pooled().post(
                     url,
                     data=body,
                     headers=self._headers("application/json", generation),
@@ -300,8 +295,7 @@ class UpstreamEngine:
         return estimate_prompt_tokens(generation)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        await self.connections.close()
 
 
 async def _read_body(response: aiohttp.ClientResponse, limit: int, truncate: bool = False) -> bytes:
