@@ -15,7 +15,7 @@ from glmserve.errors import EngineError, GlmError, InvalidRequest, NotFound
 from glmserve.http.access_log import AccessLogMiddleware
 from glmserve.http.request_id import RequestIdMiddleware
 from glmserve.http.responses import json_response
-from glmserve.http.routes import admin, chat, health, models
+from glmserve.http.routes import admin, chat, console, health, models
 from glmserve.http.routes import metrics as metrics_route
 from glmserve.metrics import Metrics
 from glmserve.services import Services, open_services
@@ -58,6 +58,7 @@ def create_app(settings: Settings, *, services: Services | None = None, **inject
     app.include_router(health.router)
     app.include_router(admin.router)
     app.include_router(metrics_route.router)
+    app.include_router(console.router)
 
     @app.exception_handler(GlmError)
     async def on_glm_error(request: Request, exc: GlmError) -> Response:
