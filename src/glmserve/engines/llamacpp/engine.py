@@ -53,7 +53,6 @@ class LlamaCppEngine:
 
         self.name = name
         self.path = path
-        self.context_per_slot = cfg.ctx_per_slot
         self._server = xllamacpp.Server(_params(path, cfg, mmproj))
         self._pool = ThreadPoolExecutor(cfg.parallel, thread_name_prefix=f"llama-{name}")
         self._lock = threading.Lock()
