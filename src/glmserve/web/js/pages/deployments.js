@@ -35,6 +35,7 @@ export function render(view, { actions }) {
       replace(summary, tiles(health));
       replace(table, deploymentsTable(health));
       stamp.textContent = `updated ${fmtTime(Date.now() / 1000).slice(11)} UTC`;
+      stamp.dataset.refreshes = String(Number(stamp.dataset.refreshes || 0) + 1);
     } catch (exc) {
       if (exc.name !== "AbortError") replace(table, emptyState("The server did not answer /health", exc.message));
     } finally {
