@@ -98,6 +98,10 @@ export function render(view, { query }) {
   return () => cleanups.forEach((stop) => stop());
 }
 
+function plural(n, word) {
+  return `${fmtInt(n)} ${word}${n === 1 ? "" : "s"}`;
+}
+
 function summaryTiles(rows) {
   const sum = (f) => rows.reduce((acc, r) => acc + f(r), 0);
   const requests = sum((r) => r.requests);
@@ -107,9 +111,9 @@ function summaryTiles(rows) {
   const tile = (id, label, value, sub) => h("div", { class: "tile", id }, h("div", { class: "tile-label" }, label),
     h("div", { class: "tile-value" }, value), h("div", { class: "tile-sub" }, sub || ""));
   return [
-    tile("tile-requests", "Requests", fmtInt(requests), `${fmtInt(new Set(rows.map((r) => r.key_id)).size)} keys · ${fmtInt(new Set(rows.map((r) => r.model)).size)} models`),
+    tile("tile-requests", "Requests", fmtInt(requests), `${plural(new Set(rows.map((r) => r.key_id)).size, "key")} · ${plural(new Set(rows.map((r) => r.model)).size, "model")}`),
     tile("tile-tokens", "Tokens", fmtInt(sum((r) => r.total_tokens)), `${fmtInt(sum((r) => r.prompt_tokens))} prompt · ${fmtInt(sum((r) => r.completion_tokens))} completion`),
-    tile("tile-errors", "Error rate", fmtPct(errors, requests), `${fmtInt(errors)} errors`),
+    tile("tile-errors", "Error rate", fmtPct(errors, requests), plural(errors, "error")),
     tile("tile-cache", "Cache hits", fmtInt(hits), `${fmtPct(hits, requests)} of requests`),
     tile("tile-latency", "Mean latency", fmtMs(requests ? latency / requests : null), "per request"),
   ];
