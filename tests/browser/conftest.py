@@ -150,9 +150,16 @@ def page(context: Any) -> Iterator[Any]:
     errors: list[str] = []
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
     tab.on("dialog", lambda dialog: (errors.append(f"dialog: {dialog.message}"), dialog.dismiss()))
+    tab.on("console", lambda msg: _csp_violation(msg, errors))
     tab.set_default_timeout(30_000)
     yield tab
     assert errors == [], f"the page raised errors or opened dialogs: {errors}"
+
+
+def _csp_violation(message: Any, errors: list[str]) -> None:
+    """The Content-Security-Policy refused something the console itself asked for."""
+    if "Content Security Policy" in message.text:
+        errors.append(f"console: {message.text}")
 
 
 def screenshot(page: Any, name: str) -> Path:

@@ -66,4 +66,5 @@ def test_usage_charts_and_paged_filtered_requests(page: Any, console_server: Glm
     assert page.locator("#requests-table tbody tr").count() == 1
 
     page.select_option("#usage-group", "key")
-    page.wait_for_selector(f"#usage-breakdown a:text('{key_id}')")
+    link = page.locator(f'#usage-breakdown a[href="#/keys/{key_id}"]')
+    assert link.inner_text() == f"usage-page · {key_id[:6]}", "keys are shown by name"

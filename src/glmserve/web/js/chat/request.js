@@ -1,21 +1,4 @@
-// The playground's settings and transcript as one chat-completions request body.
-
-// Settings as read from the form: strings as typed; empty means "leave it to the server".
-export function readSettings(form) {
-  const value = (name) => form.querySelector(`[name="${name}"]`).value.trim();
-  return {
-    model: value("model"),
-    system: form.querySelector('[name="system"]').value,
-    temperature: value("temperature"),
-    top_p: value("top_p"),
-    max_tokens: value("max_tokens"),
-    seed: value("seed"),
-    stop: form.querySelector('[name="stop"]').value,
-    thinking: form.querySelector('[name="thinking"]').checked,
-    tools: value("tools"),
-    tool_choice: value("tool_choice"),
-  };
-}
+// The playground's settings (as read by settings.js) and transcript as one chat-completions request body.
 
 function number(text, name, integer) {
   if (text === "") return undefined;

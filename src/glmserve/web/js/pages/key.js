@@ -3,7 +3,7 @@
 
 import { api } from "../api.js";
 import { emptyState, fmtInt, fmtMs, fmtPct, fmtTime, h, replace } from "../dom.js";
-import { keyActions, limitsText, statusBadge } from "./keys.js";
+import { keyActions, limitsText, modelsList, statusBadge } from "./keys.js";
 
 export function render(view, { id, title }) {
   const notice = h("div", { id: "key-notice", class: "slot" });
@@ -30,7 +30,7 @@ function details(key, reload, notice) {
     ["Key id", h("span", { class: "mono" }, key.id)],
     ["Status", statusBadge(key.status)],
     ["Role", key.role],
-    ["Models", key.models ? key.models.join(", ") : "all"],
+    ["Models", modelsList(key.models)],
     ["Limits", limitsText(key)],
     ["Budget used", key.budget_tokens ? `${fmtInt(key.budget_used)} of ${fmtInt(key.budget_tokens)} tokens` : "—"],
     ["Created", `${fmtTime(key.created_at)}${key.created_by ? ` by ${key.created_by}` : ""}`],

@@ -15,6 +15,11 @@ export function statusBadge(status) {
   return badge(status, { active: "ok", revoked: "bad", expired: "warn" }[status] || "neutral");
 }
 
+export function modelsList(models) {
+  if (!models) return h("span", { class: "muted" }, "all models");
+  return h("div", { class: "model-chips" }, models.map((m) => h("span", { class: "model-chip mono" }, m)));
+}
+
 export function limitsText(key) {
   const parts = [];
   if (key.rpm) parts.push(`${fmtInt(key.rpm)} rpm`);
@@ -80,7 +85,7 @@ function keysTable(keys, reload, notice) {
       h("td", { class: "mono" }, key.id),
       h("td", {}, badge(key.role, key.role === "admin" ? "accent" : "neutral")),
       h("td", {}, statusBadge(key.status), grace),
-      h("td", { class: "models-cell" }, key.models ? key.models.join(", ") : "all"),
+      h("td", { class: "models-cell" }, modelsList(key.models)),
       h("td", {}, limitsText(key)),
       h("td", { class: "nowrap" }, fmtTime(key.created_at)),
       h("td", { class: "nowrap" }, fmtTime(key.expires_at)),

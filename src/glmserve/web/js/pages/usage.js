@@ -18,6 +18,23 @@ const STATUSES = [
   ["401 refused key", "401"],
 ];
 
+// Key ids to names, read once per visit (one request): charts and tables show names, not hex.
+let keyNames = new Map();
+
+function keyLabel(id) {
+  const name = keyNames.get(id);
+  return name ? `${name} · ${id.slice(0, 6)}` : id.slice(0, 12);
+}
+
+async function loadKeyNames() {
+  try {
+    const list = await api("/admin/keys");
+    keyNames = new Map(list.data.filter((k) => k.name).map((k) => [k.id, k.name]));
+  } catch {
+    keyNames = new Map();
+  }
+}
+
 function dayList(count) {
   const out = [];
   const today = Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate());
@@ -56,7 +73,7 @@ export function render(view, { query }) {
     const series = (metric) => names.map((name) => {
       const values = days.map(() => 0);
       for (const r of rows) if (by(r) === name && index.has(r.day)) values[index.get(r.day)] += metric(r);
-      return { label: name, values };
+      return { label: state.group === "key" ? keyLabel(name) : name, values };
     });
     const requestsChart = h("div", { class: "chart", id: "chart-requests" });
     const tokensChart = h("div", { class: "chart", id: "chart-tokens" });
@@ -93,8 +110,10 @@ export function render(view, { query }) {
     }
   };
   replace(view, controls, tiles, charts, breakdown, recent);
-  drawDaily();
-  drawRecent();
+  loadKeyNames().then(() => {
+    drawDaily();
+    drawRecent();
+  });
   return () => cleanups.forEach((stop) => stop());
 }
 
@@ -135,7 +154,7 @@ function breakdownTable(rows, by, group) {
   if (!totals.size) return [title, emptyState("Nothing to break down yet")];
   const head = h("tr", {}, [group === "model" ? "Model" : "Key", "Requests", "Errors", "Error rate", "Prompt tokens", "Completion tokens", "Cache hits", "Mean latency"].map((t) => h("th", {}, t)));
   const body = [...totals].sort((a, b) => b[1].requests - a[1].requests).map(([name, t]) => h("tr", {},
-    h("td", { class: group === "key" ? "mono" : "" }, group === "key" ? h("a", { href: `#/keys/${encodeURIComponent(name)}` }, name) : name),
+    h("td", {}, group === "key" ? h("a", { href: `#/keys/${encodeURIComponent(name)}`, title: name }, keyLabel(name)) : name),
     h("td", { class: "num" }, fmtInt(t.requests)), h("td", { class: "num" }, fmtInt(t.errors)), h("td", { class: "num" }, fmtPct(t.errors, t.requests)),
     h("td", { class: "num" }, fmtInt(t.prompt)), h("td", { class: "num" }, fmtInt(t.completion)),
     h("td", { class: "num" }, `${fmtInt(t.hits)} (${fmtPct(t.hits, t.requests)})`), h("td", { class: "num" }, fmtMs(t.latency / t.requests))));
@@ -183,7 +202,7 @@ function requestsTable(rows) {
   const body = rows.map((r) => h("tr", { dataset: { requestId: r.request_id } },
     h("td", { class: "nowrap" }, fmtTime(r.created_at)),
     h("td", { class: "mono ellipsis", title: r.request_id }, r.request_id),
-    h("td", { class: "mono" }, h("a", { href: `#/keys/${encodeURIComponent(r.key_id)}` }, r.key_id.slice(0, 12))),
+    h("td", { class: "nowrap" }, h("a", { href: `#/keys/${encodeURIComponent(r.key_id)}`, title: r.key_id }, keyLabel(r.key_id))),
     h("td", {}, r.model), h("td", { class: "mono" }, r.deployment || "—"),
     h("td", {}, statusBadge(r.status), r.error_code ? h("span", { class: "muted mono" }, ` ${r.error_code}`) : null),
     h("td", { class: "num" }, fmtInt(r.prompt_tokens)), h("td", { class: "num" }, fmtInt(r.completion_tokens)),
