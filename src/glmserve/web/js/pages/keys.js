@@ -59,8 +59,8 @@ export function render(view, { actions }) {
       if (formSlot.firstChild) return replace(formSlot);
       replace(formSlot, await createForm(async (created) => {
         replace(formSlot);
-        replace(notice, secretPanel(created.key, `Key “${created.name || created.id}” created`));
         await load();
+        replace(notice, secretPanel(created.key, `Key “${created.name || created.id}” created`));
       }, () => replace(formSlot)));
     });
     replace(actions, create);
@@ -113,8 +113,8 @@ export function keyActions(key, reload, notice) {
     revoke.disabled = true;
     try {
       await api(`/admin/keys/${encodeURIComponent(key.id)}/revoke`, { method: "POST" });
-      replace(notice, h("div", { class: "card notice" }, `Key ${key.name || key.id} revoked: it is refused from its next request.`));
       await reload();
+      replace(notice, h("div", { class: "card notice" }, `Key ${key.name || key.id} revoked: it is refused from its next request.`));
     } catch (exc) {
       replace(notice, h("div", { class: "card notice notice-bad" }, exc.message));
     }
@@ -128,8 +128,8 @@ export function keyActions(key, reload, notice) {
       go.disabled = true;
       try {
         const rotated = await api(`/admin/keys/${encodeURIComponent(key.id)}/rotate`, { method: "POST", body: { grace_s: Number(grace.value) } });
+        await reload(); // first, so that the page shows the grace period when the secret appears
         replace(notice, secretPanel(rotated.key, `New secret for “${rotated.name || rotated.id}”`));
-        await reload();
       } catch (exc) {
         replace(notice, h("div", { class: "card notice notice-bad" }, exc.message));
       }
