@@ -21,6 +21,7 @@ from glmserve.http.routes import (
     admin,
     chat,
     completions,
+    console,
     embeddings,
     health,
     messages,
@@ -83,6 +84,7 @@ def create_app(settings: Settings, *, services: Services | None = None, **inject
     app.include_router(health.router)
     app.include_router(admin.router)
     app.include_router(metrics_route.router)
+    app.include_router(console.router)
 
     @app.exception_handler(GlmError)
     async def on_glm_error(request: Request, exc: GlmError) -> Response:
