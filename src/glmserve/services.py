@@ -24,12 +24,14 @@ from glmserve.accounting.key_admin import KeyAdmin
 from glmserve.caching.cache import ResponseCache, open_cache
 from glmserve.config.check import ConfigError
 from glmserve.config.settings import Settings
+from glmserve.frontends.responses.service import ResponsesService
 from glmserve.images.inputs import ImageLoader
 from glmserve.metrics import Metrics
 from glmserve.serving.model_router import ModelRouter, build_router
 from glmserve.serving.pipeline import Pipeline
 from glmserve.store.db import Store, open_store
 from glmserve.store.keys import KeyStore, load_or_create_master_key
+from glmserve.store.responses import ResponseStore
 
 log = logging.getLogger("glmserve")
 
@@ -45,6 +47,8 @@ class Services:
     admin: KeyAdmin
     cache: ResponseCache
     signing_key: bytes  # seals what glmserve hands out to be sent back (thinking signatures)
+    responses: ResponsesService
+    store: Store | None = None  # for /readyz
 
 
 async def _first_key(keys: KeyStore, settings: Settings) -> None:
@@ -102,16 +106,24 @@ async def _build(
     accounting = await open_accounting(settings, store, keys, router, metrics)
     stack.callback(metrics.watch, None)
     stack.push_async_callback(accounting.close)  # commits the usage rows still queued
+    pipeline = Pipeline(accounting.metering, cache)
+    responses = ResponsesService(
+        ResponseStore(store), pipeline, router, images, settings.usage.retention_days
+    )
+    responses.start()
+    stack.push_async_callback(responses.close)  # before accounting: cancelled jobs record their rows
     return Services(
         settings=settings,
         auth=Authenticator(keys, settings.api_key),
         router=router,
         images=images,
-        pipeline=Pipeline(accounting.metering, cache),
+        pipeline=pipeline,
         metrics=metrics,
         admin=accounting.admin,
         cache=cache,
         signing_key=hmac.new(master, b"glmserve signatures", hashlib.sha256).digest(),
+        responses=responses,
+        store=store,
     )
 
 

@@ -109,5 +109,9 @@ class EmulatedThinking:
             generation = thinking_phase(generation)
         return await count_prompt_tokens(self.inner, generation)
 
+    def __getattr__(self, name: str) -> Any:
+        # The other capabilities (legacy completions, tokenization) involve no thinking.
+        return getattr(self.inner, name)
+
     async def close(self) -> None:
         """The shared embedded engine is closed by the router, once."""
