@@ -132,9 +132,13 @@ def test_an_error_after_the_stream_began_is_response_failed(tmp_path: Path) -> N
         failed = events[-1]
         assert failed["type"] == "response.failed" and failed["response"]["error"]["code"] == "server_error"
         assert failed["response"]["output"][0]["status"] == "incomplete"
-        await asyncio.sleep(0.05)  # the failed object is kept in the background
-        stored = (await client.get(f"/v1/responses/{failed['response']['id']}")).json()
-        assert stored["status"] == "failed"
+        stored = await client.get(f"/v1/responses/{failed['response']['id']}")
+        for _ in range(200):  # the failed object is kept in the background, just after the stream
+            if stored.status_code == 200:
+                break
+            await asyncio.sleep(0.01)
+            stored = await client.get(f"/v1/responses/{failed['response']['id']}")
+        assert stored.json()["status"] == "failed"
         [row] = await usage_rows(client)
         assert (row["status"], row["error_code"], row["protocol"]) == (502, "1234", "responses")
 
