@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -200,7 +201,11 @@ def test_a_chat_completions_upstream_serves_a_responses_client(tmp_path: Path) -
                 failed = post_stream(http, {"model": "broken", "input": "say hello"})
                 assert failed[-1]["type"] == "response.failed"
                 assert failed[-1]["response"]["error"]["code"] == "server_error"
-                assert http.get(f"responses/{failed[-1]['response']['id']}").json()["status"] == "failed"
+                stored = http.get(f"responses/{failed[-1]['response']['id']}")
+                deadline = time.monotonic() + 5  # kept just after the stream ends
+                while stored.status_code == 404 and time.monotonic() < deadline:
+                    stored = http.get(f"responses/{failed[-1]['response']['id']}")
+                assert stored.json()["status"] == "failed"
         sent = fake.requests_for("ok")
         assert sent and sent[-1].body["messages"] == [{"role": "user", "content": "say hello"}]
 
