@@ -203,7 +203,7 @@ class Person(BaseModel):
 
 
 def test_text_format_json_schema(client: OpenAI) -> None:
-    parsed = client.responses.parse(
+    parsed = client.with_options(timeout=600).responses.parse(  # constrained decoding is slower
         **{**SMALL, "max_output_tokens": 20},
         input="Ann is 30 years old. Give her as JSON.",
         text_format=Person,
