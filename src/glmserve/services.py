@@ -8,6 +8,8 @@ tier (``tests/service``) runs the whole app without a model.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import sys
 from collections.abc import AsyncIterator
@@ -44,7 +46,9 @@ class Services:
     metrics: Metrics
     admin: KeyAdmin
     cache: ResponseCache
+    signing_key: bytes  # seals what glmserve hands out to be sent back (thinking signatures)
     responses: ResponsesService
+    store: Store | None = None  # for /readyz
 
 
 async def _first_key(keys: KeyStore, settings: Settings) -> None:
@@ -89,7 +93,8 @@ async def _build(
     if store is None:
         store = await open_store(settings.resolved_database_url)
         stack.push_async_callback(store.close)
-    keys = KeyStore(store, load_or_create_master_key(settings.data_dir, settings.master_key_file))
+    master = load_or_create_master_key(settings.data_dir, settings.master_key_file)
+    keys = KeyStore(store, master)
     await _first_key(keys, settings)
     if router is None:
         router = await build_router(settings)
@@ -116,7 +121,9 @@ async def _build(
         metrics=metrics,
         admin=accounting.admin,
         cache=cache,
+        signing_key=hmac.new(master, b"glmserve signatures", hashlib.sha256).digest(),
         responses=responses,
+        store=store,
     )
 
 
@@ -125,7 +132,9 @@ def services(request: Request) -> Services:
     return svc
 
 
-async def authenticate(request: Request) -> Principal:
-    principal = await services(request).auth.authenticate(request.headers.get("authorization"))
+async def authenticate(request: Request, credential: str | None = None) -> Principal:
+    """``credential``: what a front-end found (e.g. ``x-api-key``); default ``Authorization``."""
+    sent = credential if credential is not None else request.headers.get("authorization")
+    principal = await services(request).auth.authenticate(sent)
     request.state.key_id = principal.key_id  # for the access log; an id, not a secret
     return principal

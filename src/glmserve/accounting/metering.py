@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from glmserve.accounting.auth import Principal
-from glmserve.accounting.limits import Limits, Ticket, worst_case_tokens
+from glmserve.accounting.limits import Limits, Ticket
 from glmserve.accounting.usage_recorder import UsageRecorder
 from glmserve.engines.base import Event, Text, Usage
 from glmserve.errors import GlmError
@@ -29,7 +29,7 @@ from glmserve.store.usage import UsageRow
 
 if TYPE_CHECKING:
     from glmserve.serving.model_router import ModelRouter
-    from glmserve.serving.plan import Plan
+    from glmserve.serving.plan import AnyPlan
 
 log = logging.getLogger("glmserve.accounting.metering")
 CLIENT_GONE = 499
@@ -55,12 +55,11 @@ class Metering:
         self._store_content = store_content
         self.charge_cache_hits = charge_cache_hits
 
-    async def admit(self, principal: Principal, plan: Plan) -> Meter:
+    async def admit(self, principal: Principal, plan: AnyPlan) -> Meter:
         """Check the key's limits for ``plan``; raise the client's error or return its meter."""
         meter = Meter(self, principal, plan)
         try:
-            tokens = worst_case_tokens(plan.generation, plan.route.context_window)
-            meter.ticket = await self.limits.admit(principal, plan.model, tokens)
+            meter.ticket = await self.limits.admit(principal, plan.model, plan.tokens_at_most())
         except GlmError as exc:
             meter.finish_later(exc.status, exc.code, admitted=False)
             raise
@@ -87,7 +86,7 @@ class Metering:
 
 
 class Meter:
-    def __init__(self, owner: Metering, principal: Principal, plan: Plan) -> None:
+    def __init__(self, owner: Metering, principal: Principal, plan: AnyPlan) -> None:
         self._owner = owner
         self._principal = principal
         self._plan = plan

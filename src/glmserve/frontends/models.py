@@ -8,7 +8,15 @@ from pydantic import BaseModel
 
 
 class Capabilities(BaseModel):
+    """What a model does: ``kind`` names its endpoints (chat: /chat/completions and /completions,
+    embedding: /embeddings, rerank: /rerank); ``dimensions`` are the sizes an embedding request
+    may ask for (native first); ``rerank`` says how documents are scored ("bi-encoder": cosine of
+    embeddings, "upstream": the deployments' own reranker)."""
+
+    kind: Literal["chat", "embedding", "rerank"] = "chat"
     vision: bool = False  # accepts image_url content parts
+    dimensions: list[int] | None = None
+    rerank: str | None = None
 
 
 class ModelCard(BaseModel):

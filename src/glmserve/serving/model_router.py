@@ -7,11 +7,14 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from glmserve.config.settings import Settings
+from glmserve.config.deployments import Deployment
+from glmserve.config.settings import ModelEntry, Settings
 from glmserve.deployments.build import EngineFactory
 from glmserve.deployments.chain import DeploymentChain
 from glmserve.deployments.health import HealthChecker
 from glmserve.engines.base import Engine
+from glmserve.engines.generation_defaults import SamplingDefaults
+from glmserve.engines.llamacpp.packaged_embeddings import packaged as packaged_embedding
 from glmserve.errors import ModelNotFound
 
 log = logging.getLogger("glmserve.serving.model_router")
@@ -26,6 +29,10 @@ class Route:
     reasoning_parser: str | None = None
     tool_format: str = "qwen"
     vision: bool = False  # images reach the engine only where every deployment can see them
+    defaults: SamplingDefaults | None = None  # generation defaults for what a request leaves out
+    kind: str = "chat"  # chat | embedding | rerank: which endpoints may use it
+    dimensions: tuple[int, ...] = ()  # embedding: the sizes a request may ask for, native first
+    scoring: str | None = None  # rerank: "bi-encoder" (embedded: embedding cosine) or "upstream"
 
 
 class ModelRouter:
@@ -58,6 +65,10 @@ class ModelRouter:
             unique.setdefault(id(route.engine), route.engine)
         return list(unique.values())
 
+    def names_of(self, kind: str) -> list[str]:
+        """The public names (not aliases) of the models of one kind, in table order."""
+        return [name for name, route in self._routes.items() if route.kind == kind]
+
     def resolve(self, name: str) -> Route:
         route = self._routes.get(self._aliases.get(name, name))
         if route is None:
@@ -75,6 +86,32 @@ class ModelRouter:
             await engine.close()
 
 
+async def _embedded(factory: EngineFactory, entry: ModelEntry, dep: Deployment) -> Engine:
+    if entry.kind != "chat":
+        return await factory.embedder(dep)  # type: ignore[return-value]
+    return factory.thinking(entry, await factory.embedded_engine(dep.gguf, dep.mmproj, dep.packaged))
+
+
+def _dimensions(entry: ModelEntry, factory: EngineFactory) -> tuple[int, ...]:
+    """Configured sizes, else the embedded model's: a packaged model's list, or its native size."""
+    if entry.kind != "embedding":
+        return ()
+    if entry.dimensions:
+        return tuple(entry.dimensions)
+    for dep in entry.resolved_deployments():
+        if dep.packaged is not None:
+            return packaged_embedding(dep.packaged).dimensions
+        if not dep.is_upstream:
+            return (factory.embedders[str(dep.gguf)].native_dimensions,)
+    return ()  # upstream only, none configured: the upstream decides
+
+
+def _scoring(entry: ModelEntry) -> str | None:
+    if entry.kind != "rerank":
+        return None
+    return "upstream" if all(d.is_upstream for d in entry.resolved_deployments()) else "bi-encoder"
+
+
 async def build_router(settings: Settings) -> ModelRouter:
     """One embedded engine per distinct GGUF, one upstream engine per upstream deployment.
 
@@ -89,11 +126,12 @@ async def build_router(settings: Settings) -> ModelRouter:
             default_window = settings.engine.ctx_per_slot
             if any(d.is_upstream for d in deployments):
                 default_window = UPSTREAM_CONTEXT_WINDOW
+            if entry.kind != "chat" and (name := deployments[0].packaged) is not None:
+                default_window = packaged_embedding(name).max_input_tokens  # per input, for an embedding
             window = entry.context_window or default_window
             engine: Engine
             if len(deployments) == 1 and not deployments[0].is_upstream:
-                embedded = await factory.embedded_engine(deployments[0].gguf, deployments[0].mmproj)
-                engine = factory.thinking(entry, embedded)
+                engine = await _embedded(factory, entry, deployments[0])
             else:
                 engine = await factory.chain(entry)
             routes[entry.name] = Route(
@@ -103,6 +141,10 @@ async def build_router(settings: Settings) -> ModelRouter:
                 entry.reasoning_parser,
                 entry.tool_format,
                 vision=entry.accepts_images,
+                defaults=entry.generation_defaults(),
+                kind=entry.kind,
+                dimensions=_dimensions(entry, factory),
+                scoring=_scoring(entry),
             )
     except BaseException:
         for built in factory.engines:

@@ -5,6 +5,8 @@ the one path through limits, the response cache, the engines and metering, so a 
 adds a parser and a renderer, never a second copy of accounting:
 
 - admission (``Metering.admit``) runs first; nothing before it costs the key anything;
+- a ``TaskPlan`` (embeddings, rerank, legacy completions) goes to its engine capability
+  (``task_events``), past the response cache and the chat parsers;
 - the engine's events get the model family's reasoning and tool-call parsing (``generate``);
 - the meter wraps the event stream once; its usage row is committed before the last byte;
 - a failure before the first event keeps its real HTTP status (the front-end's error shape);
@@ -15,13 +17,14 @@ adds a parser and a renderer, never a second copy of accounting:
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from fastapi.responses import Response, StreamingResponse
 
 from glmserve.accounting.auth import Principal
 from glmserve.accounting.metering import CLIENT_GONE, INTERNAL_ERROR, Metering
 from glmserve.caching.cache import ResponseCache
-from glmserve.engines.base import Event, Generation
+from glmserve.engines.base import CompletionJob, EmbeddingJob, Event, Generation
 from glmserve.errors import GlmError
 from glmserve.http.disconnect import ClientGone, unless_gone
 from glmserve.http.responses import json_response
@@ -30,7 +33,7 @@ from glmserve.parsers.reasoning import get_reasoning_parser
 from glmserve.parsers.tool_calls import formats_for
 from glmserve.parsers.tool_calls.extractor import ToolCallExtractor
 from glmserve.serving.model_router import Route
-from glmserve.serving.plan import Plan, Rendering
+from glmserve.serving.plan import AnyPlan, Rendering, TaskPlan
 
 Gone = Callable[[], Awaitable[None]]
 STREAM_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
@@ -47,6 +50,16 @@ def generate(route: Route, gen: Generation) -> AsyncIterator[Event]:
     return parse_stream(events, reasoning, tools)
 
 
+def task_events(plan: TaskPlan) -> AsyncIterator[Event]:
+    """The events of a non-chat task, from the route engine's capability for it."""
+    engine: Any = plan.route.engine
+    if isinstance(plan.task, EmbeddingJob):
+        return engine.embed(plan.task)  # type: ignore[no-any-return]
+    if isinstance(plan.task, CompletionJob):
+        return engine.complete(plan.task)  # type: ignore[no-any-return]
+    return engine.rerank(plan.task)  # type: ignore[no-any-return]
+
+
 class Pipeline:
     def __init__(self, metering: Metering, cache: ResponseCache | None = None) -> None:
         self.metering = metering
@@ -55,7 +68,7 @@ class Pipeline:
     async def serve(
         self,
         principal: Principal,
-        plan: Plan,
+        plan: AnyPlan,
         rendering: Rendering,
         gone: Gone,
         *,
@@ -88,8 +101,10 @@ class Pipeline:
         return response
 
     async def _events(
-        self, plan: Plan, scope: str | None, cache_control: str | None
+        self, plan: AnyPlan, scope: str | None, cache_control: str | None
     ) -> tuple[AsyncIterator[Event], str | None]:
+        if isinstance(plan, TaskPlan):
+            return task_events(plan), None
         route, gen = plan.route, plan.generation
         if self.cache is None:
             return generate(route, gen), None

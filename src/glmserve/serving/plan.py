@@ -5,6 +5,10 @@ schemas, tool_choice, images for a blind model, message order) *before* it hands
 serving, so an invalid request never spends a rate-limit slot, tokens or budget. Serving knows no
 wire format: it admits, generates and meters, and asks the front-end's ``Rendering`` to turn the
 event stream into that protocol's JSON body or SSE frames.
+
+A ``Plan`` carries a chat ``Generation``; a ``TaskPlan`` carries the other work an engine
+capability does (an ``EmbeddingJob``, a ``RerankJob``, a ``CompletionJob``) and takes the same
+path: admission, the engine (a deployment chain, if the model has one), the meter.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from glmserve.engines.base import Event, Generation
+from glmserve.accounting.limits import worst_case_tokens
+from glmserve.engines.base import CompletionJob, EmbeddingJob, Event, Generation, RerankJob
 from glmserve.errors import GlmError
 from glmserve.serving.model_router import Route
 
@@ -34,6 +39,33 @@ class Plan:
     protocol: str
     request_id: str
     content: Callable[[], str] | None = None
+
+    def tokens_at_most(self) -> int:
+        """What admission reserves (TPM, budget) until the real use is known."""
+        return worst_case_tokens(self.generation, self.route.context_window)
+
+
+Task = EmbeddingJob | RerankJob | CompletionJob
+
+
+@dataclass(slots=True)
+class TaskPlan:
+    """Non-chat work for a route's engine capability; ``tokens`` is its checked upper bound."""
+
+    route: Route
+    model: str
+    task: Task
+    tokens: int
+    protocol: str
+    request_id: str
+    stream: bool = False
+    content: Callable[[], str] | None = None
+
+    def tokens_at_most(self) -> int:
+        return self.tokens
+
+
+AnyPlan = Plan | TaskPlan
 
 
 class Rendering(Protocol):

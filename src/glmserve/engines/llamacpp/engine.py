@@ -6,24 +6,33 @@ through a callback whose ``True`` return ends the generation. Each request there
 blocking call on a worker thread and receives chunks on its own asyncio queue; cancelling is a
 flag the callback reads, so a closed stream stops at the next token.
 
+The same server answers llama.cpp's tokenizer routes over loopback (``loopback.py``): token ids,
+and the chat template's rendering, for ``/tokenize``, ``/detokenize`` and ``/tokenizer``.
+``complete`` continues raw prompts (legacy completions) through ``handle_completions`` on the
+same slots.
+
 Admission: a request is handed to llama.cpp only when one of its slots is free. Until then it
 waits on an asyncio semaphore, in a queue bounded by ``max_waiting``; past that it is refused
 with 429 ``1302``. A waiting request that is cancelled simply leaves the queue; llama.cpp never
 sees it and running generations are untouched.
+
+Counting a prompt (``count_prompt_tokens``) needs no slot: the loopback listener renders the
+request's prompt (``/apply-template``, the same body a generation gets) and tokenizes it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from glmserve.config.settings import EngineSettings
-from glmserve.engines.base import Event, Generation
-from glmserve.engines.llamacpp import translate
+from glmserve.engines.base import CompletionJob, Event, Generation
+from glmserve.engines.llamacpp import completions, translate
+from glmserve.engines.llamacpp.loopback import Loopback
 from glmserve.errors import EngineError, RateLimited
 
 _END = object()
@@ -53,7 +62,10 @@ class LlamaCppEngine:
 
         self.name = name
         self.path = path
-        self._server = xllamacpp.Server(_params(path, cfg, mmproj))
+        self.context_per_slot = cfg.ctx_per_slot
+        params = _params(path, cfg, mmproj)
+        self.loopback = Loopback.attach(params)
+        self._server = xllamacpp.Server(params)
         self._pool = ThreadPoolExecutor(cfg.parallel, thread_name_prefix=f"llama-{name}")
         self._lock = threading.Lock()
         self._in_flight = 0
@@ -79,7 +91,7 @@ class LlamaCppEngine:
         finally:
             self.waiting -= 1
 
-    def _run(self, body: dict[str, Any], push: Any, cancelled: threading.Event) -> None:
+    def _run(self, handler: Any, body: dict[str, Any], push: Any, cancelled: threading.Event) -> None:
         def on_chunk(chunk: dict[str, Any]) -> bool:
             if cancelled.is_set():
                 return True
@@ -89,7 +101,7 @@ class LlamaCppEngine:
         with self._lock:
             self._in_flight += 1
         try:
-            self._server.handle_chat_completions(body, on_chunk)
+            handler(body, on_chunk)
         except Exception as exc:  # llama.cpp raises on malformed bodies; hand it to the reader
             push(EngineError(f"llama.cpp rejected the request: {exc}"))
         finally:
@@ -97,7 +109,41 @@ class LlamaCppEngine:
                 self._in_flight -= 1
             push(_END)
 
-    async def stream(self, generation: Generation) -> AsyncIterator[Event]:
+    def stream(self, generation: Generation) -> AsyncIterator[Event]:
+        chat = self._server.handle_chat_completions
+        return self._generate(chat, lambda: translate.to_request(generation), translate.to_events)
+
+    def complete(self, job: CompletionJob) -> AsyncIterator[Event]:
+        """Legacy completions: each prompt continued as it is (no chat template)."""
+        raw, top = self._server.handle_completions, job.logprobs or 0
+        chunks = self._generate(
+            raw, lambda: completions.to_request(job), lambda c: completions.to_chunks(c, top)
+        )
+        return completions.events(chunks)
+
+    async def tokenize(self, text: str, add_special: bool = True) -> list[int]:
+        return await self.loopback.tokenize(text, add_special)
+
+    async def detokenize(self, tokens: list[int]) -> str:
+        return await self.loopback.detokenize(tokens)
+
+    async def prompt_tokens(self, generation: Generation) -> list[int]:
+        """The prompt ``generation`` is charged for: its chat-template rendering, tokenized."""
+        body = translate.to_request(generation)
+        for key in ("stream", "stream_options", "verbose"):
+            body.pop(key, None)
+        prompt = await self.loopback.apply_template(body)
+        return await self.loopback.tokenize(prompt, add_special=True)
+
+    async def _generate(
+        self,
+        handler: Any,
+        request: Callable[[], dict[str, Any]],
+        decode: Callable[[dict[str, Any]], list[Any]],
+    ) -> AsyncIterator[Any]:
+        """``handler``'s chunks decoded; ``request`` builds the body at the first ``anext`` (its
+        errors, like an engine's, are raised there)."""
+        body = request()
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
         cancelled = threading.Event()
@@ -108,22 +154,26 @@ class LlamaCppEngine:
 
         def run() -> None:
             try:
-                self._run(body, push, cancelled)
+                self._run(handler, body, push, cancelled)
             finally:
                 if not loop.is_closed():
                     loop.call_soon_threadsafe(self._free.release)
 
-        body = translate.to_request(generation)
         await self._admit()
         loop.run_in_executor(self._pool, run)
         try:
             while (item := await queue.get()) is not _END:
                 if isinstance(item, Exception):
                     raise item
-                for event in translate.to_events(item):
+                for event in decode(item):
                     yield event
         finally:
             cancelled.set()
 
+    async def count_prompt_tokens(self, generation: Generation) -> int:
+        """The prompt tokens a generation of ``generation`` reports, without generating."""
+        return len(await self.prompt_tokens(generation))
+
     async def close(self) -> None:
+        await self.loopback.close()
         await asyncio.to_thread(self._pool.shutdown, wait=True, cancel_futures=True)

@@ -12,7 +12,13 @@ router = APIRouter()
 
 
 def _card(name: str, table: ModelRouter) -> ModelCard:
-    capabilities = Capabilities(vision=table.resolve(name).vision)
+    route = table.resolve(name)
+    capabilities = Capabilities(
+        kind=route.kind,  # type: ignore[arg-type]
+        vision=route.vision,
+        dimensions=list(route.dimensions) or None,
+        rerank=route.scoring,
+    )
     return ModelCard(id=name, created=table.created, capabilities=capabilities)
 
 
