@@ -143,7 +143,8 @@ def test_the_agents_sdk_runs_an_agent_with_a_function_tool(server: GlmServe) -> 
     """The agent calls its tool (``stop_on_first_tool``: the tool's output is the result); a second
     run sends that conversation back (the call and its output) and the model answers in text.
     (The full tool loop over a scripted engine is in tests/service/test_responses.py.)"""
-    agents = pytest.importorskip("agents")
+    import agents  # installed by ./run (see its comment on pyjwt)
+
     calls: list[str] = []
 
     @agents.function_tool
