@@ -3,6 +3,15 @@
 A launcher is a context manager: it starts its server (a subprocess, or xllamacpp in this process),
 yields a ``Running`` whose transport reaches it and whose ``info`` records the settings it really
 ran with, and stops it when the block ends, whatever happened inside.
+
+glmserve runs with a controlled configuration: the caller's ``GLMSERVE_*`` environment is
+removed and only the settings of ``glmserve_knobs`` plus the data directory and API key are set;
+its response cache and single-flight are off (no row here measures them), which its ``/health``
+must confirm, and its log must name the GGUF the other contenders load.
+
+llama.cpp's server runs three ways: sized like glmserve (the like-for-like rows), at the defaults
+of the ``llama-server -m MODEL`` command line (``llama_server.py`` says which llama.cpp build),
+and on xllamacpp's bare ``CommonParams()`` (one slot), an extra row without a verdict.
 """
 
 from __future__ import annotations
@@ -22,7 +31,8 @@ from typing import Any
 
 import httpx
 import llama_cpp_python
-from processes import free_port, server_process
+import model_source
+from processes import StartFailed, free_port, server_process
 from transports import DirectTransport, HttpTransport, Transport
 
 HERE = Path(__file__).resolve().parent
@@ -41,6 +51,7 @@ class Setup:
     parallel: int
     ctx_per_slot: int
     skip_llama_cpp_python: bool
+    served_model: str = "glm-4.6"  # the public name glmserve is asked for; it serves ``model``
 
 
 @dataclass
@@ -76,17 +87,37 @@ def _api_key() -> str:
     return f"{secrets.token_hex(16)}.{''.join(secrets.choice(alnum) for _ in range(16))}"
 
 
-@contender("glmserve", "glmserve (HTTP)")
-@contextmanager
-def glmserve(setup: Setup) -> Iterator[Running]:
-    port, key = free_port(), _api_key()
-    knobs = {
+def glmserve_knobs(setup: Setup) -> dict[str, str]:
+    """Every glmserve setting the benchmark sets (besides the data directory and the API key)."""
+    return {
         "GLMSERVE_ENGINE__PARALLEL": str(setup.parallel),
         "GLMSERVE_ENGINE__CTX_PER_SLOT": str(setup.ctx_per_slot),
         "GLMSERVE_ENGINE__THREADS": str(setup.threads),
         "GLMSERVE_ENGINE__BATCH_THREADS": str(setup.threads),
+        "GLMSERVE_CACHE__ENABLED": "false",  # response cache and single-flight off
     }
-    env = {**os.environ, **knobs, "GLMSERVE_DATA_DIR": str(setup.data_dir), "GLMSERVE_API_KEY": key}
+
+
+def _checked_glmserve(base: str, log: Path, setup: Setup) -> dict[str, Any]:
+    """What the running glmserve reports; refuses a cache that is on or a different GGUF."""
+    try:
+        cache = httpx.get(f"{base}/health", timeout=10).json().get("cache", {})
+    except (httpx.HTTPError, ValueError) as exc:
+        raise StartFailed(f"GET /health: {exc}") from exc
+    if cache.get("enabled") is not False:
+        raise StartFailed(f"glmserve's response cache is not off: {cache}")
+    loaded = model_source.loaded_by(log)
+    if loaded and setup.model.resolve() not in loaded:
+        raise StartFailed(f"glmserve loaded {[str(p) for p in loaded]}, the other contenders {setup.model}")
+    return {"health_cache": cache, "loaded_gguf": [str(p) for p in loaded] or "not in the log"}
+
+
+@contender("glmserve", "glmserve (HTTP)")
+@contextmanager
+def glmserve(setup: Setup) -> Iterator[Running]:
+    port, key = free_port(), _api_key()
+    knobs = glmserve_knobs(setup)
+    env = model_source.glmserve_env(setup.data_dir, knobs | {"GLMSERVE_API_KEY": key})
     cmd: list[str | Path] = [
         Path(sys.executable).parent / "glmserve",
         "serve",
@@ -98,27 +129,35 @@ def glmserve(setup: Setup) -> Iterator[Running]:
     base = f"http://127.0.0.1:{port}"
     log = setup.log_dir / "glmserve.log"
     with server_process(cmd, env=env, health_url=f"{base}/health", log_path=log) as startup_s:
-        transport = HttpTransport(base, model="glm-4.6", api_key=key)
+        info = {"startup_s": startup_s, "model": setup.served_model, "env": knobs, "log": str(log)}
+        info |= _checked_glmserve(base, log, setup)
+        transport = HttpTransport(base, model=setup.served_model, api_key=key)
         try:
-            yield Running(transport, {"startup_s": startup_s, "env": knobs, "log": str(log)})
+            yield Running(transport, info)
         finally:
             transport.close()
 
 
-def _llama_server(setup: Setup, name: str, sized: bool) -> AbstractContextManager[Running]:
+def _llama_server(setup: Setup, name: str, mode: str) -> AbstractContextManager[Running]:
+    """``mode``: ``sized`` (glmserve's slots, context and threads), ``cli`` (the defaults of
+    ``llama-server -m MODEL``) or ``library`` (xllamacpp's bare ``CommonParams()``)."""
+
     @contextmanager
     def run() -> Iterator[Running]:
         port = free_port()
         resolved = setup.log_dir / f"{name}.resolved.json"
         cmd: list[str | Path] = [sys.executable, HERE / "llama_server.py", "--model", setup.model]
         cmd += ["--port", str(port), "--resolved", resolved]
-        if sized:
+        if mode == "sized":
             ctx = setup.parallel * setup.ctx_per_slot
             cmd += ["--parallel", str(setup.parallel), "--ctx", str(ctx), "--threads", str(setup.threads)]
+        elif mode == "library":
+            cmd += ["--library-defaults"]
         base = f"http://127.0.0.1:{port}"
         log = setup.log_dir / f"{name}.log"
         with server_process(cmd, env=dict(os.environ), health_url=f"{base}/health", log_path=log) as startup:
-            info = {"startup_s": startup, "log": str(log), **_resolved(resolved), **_slots(base)}
+            info = {"startup_s": startup, "mode": mode, "log": str(log)}
+            info |= _resolved(resolved) | _slots(base)
             transport = HttpTransport(base, model="default")
             try:
                 yield Running(transport, info)
@@ -151,12 +190,17 @@ def _slots(base: str) -> dict[str, Any]:
 
 @contender("llama-server", "llama.cpp server")
 def llama_server(setup: Setup) -> AbstractContextManager[Running]:
-    return _llama_server(setup, "llama-server", sized=True)
+    return _llama_server(setup, "llama-server", "sized")
 
 
-@contender("llama-server-default", "llama.cpp server, default settings", full_sweep=False)
+@contender("llama-server-default", "llama.cpp server, CLI defaults", full_sweep=False)
 def llama_server_default(setup: Setup) -> AbstractContextManager[Running]:
-    return _llama_server(setup, "llama-server-default", sized=False)
+    return _llama_server(setup, "llama-server-default", "cli")
+
+
+@contender("llama-server-1slot", "llama.cpp server, 1 slot (extra)", full_sweep=False)
+def llama_server_1slot(setup: Setup) -> AbstractContextManager[Running]:
+    return _llama_server(setup, "llama-server-1slot", "library")
 
 
 @contender("xllamacpp-direct", "xllamacpp in-process")

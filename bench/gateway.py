@@ -1,16 +1,21 @@
 """Gateway overhead: glmserve in front of a zero-delay fake upstream, against calling the same
 upstream directly, and against LiteLLM's proxy in front of it.
 
-    .venv/bin/python bench/gateway.py [--seconds 8] [--concurrency 8] [--levels 4,16,64] [--quick]
+    .venv/bin/python bench/gateway.py [--passes 2] [--seconds 8] [--concurrency 8] [--levels 4,16,64]
+        [--quick] [--tag NAME]
 
 The fake upstream (``tests/api/fake_upstream.py``, its own process) answers at once: a JSON
-completion, or an SSE stream of ``--chunks`` content chunks. The three contenders run one after
-another, each in its own process (one worker each), behind the same closed-loop load generator
-(aiohttp, this process). For streamed and non-streamed requests it measures:
+completion, or an SSE stream of ``--chunks`` content chunks. The three contenders
+(``gateway_contenders``) run one after another, each in its own process (one worker each),
+behind the same closed-loop load generator (aiohttp, this process), in ``--passes`` passes
+whose order alternates (direct, glmserve, LiteLLM; then LiteLLM, glmserve, direct). For
+streamed and non-streamed requests it measures:
 
 - latency p50/p99 at ``--concurrency`` and the latency each gateway adds to the direct call;
 - the highest request rate reached with zero errors over ``--levels`` of concurrency.
 
+The targets are fixed in ``targets.GATEWAY_TARGETS`` and printed first; ``gateway_report``
+judges them on the figures pooled over all passes and prints the per-pass quotients beside.
 LiteLLM (``litellm[proxy]``, pinned in ``litellm_proxy.py``) is installed on first use into a
 virtualenv of its own under ``data/bench``. Results go to ``bench/results/gateway-<date>.json``.
 """
@@ -18,197 +23,165 @@ virtualenv of its own under ``data/bench``. Results go to ``bench/results/gatewa
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import os
 import platform
+import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import gateway_load
+import gateway_report
 import litellm_proxy
+import targets
 import uvloop
-from processes import free_port, server_process
+from gateway_contenders import NAMES, Target, started
+from processes import StartFailed, free_port, server_process
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 FAKE = ROOT / "tests" / "api" / "fake_upstream.py"
-GLMSERVE = Path(sys.executable).parent / "glmserve"
-GLMSERVE_KEY = "benchbenchbenchbenchbenchbench12.BenchSecret12345"
-MODEL = "bench"
 MESSAGES = [{"role": "user", "content": "Say hello in ten words."}]
+MODES = (("non_stream", False), ("stream", True))
 
 
-@contextmanager
-def contender(
-    name: str, args: argparse.Namespace, upstream: str
-) -> Iterator[tuple[str, dict[str, str], str]]:
-    """Start one contender; yields (chat URL, headers, model name)."""
-    logs = args.data_dir / "logs"
-    if name == "direct":
-        yield f"{upstream}/chat/completions", {}, "ok"
-        return
-    port = free_port()
-    if name == "glmserve":
-        config = args.data_dir / "gateway.toml"
-        config.write_text(
-            f'[[models]]\nname = "{MODEL}"\n[[models.deployments]]\nkind = "openai"\n'
-            f'base_url = "{upstream}"\nmodel = "ok"\nhealth_interval_s = 0\n'
-        )
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GLMSERVE_")}
-        env |= {
-            "GLMSERVE_DATA_DIR": str(args.data_dir / "glmserve"),
-            "GLMSERVE_API_KEY": GLMSERVE_KEY,
-            "GLMSERVE_LOG_LEVEL": "warning",
-        }
-        cmd = [str(GLMSERVE), "serve", "--host", "127.0.0.1", "--port", str(port), "--config", str(config)]
-        with server_process(
-            cmd, env=env, health_url=f"http://127.0.0.1:{port}/health", log_path=logs / "glmserve.log"
-        ):
-            yield (
-                f"http://127.0.0.1:{port}/v1/chat/completions",
-                {"authorization": f"Bearer {GLMSERVE_KEY}"},
-                MODEL,
-            )
-        return
-    cli = litellm_proxy.ensure(args.data_dir / ".venv-litellm", logs / "litellm-install.log")
-    config = args.data_dir / "litellm.yaml"
-    config.write_text(litellm_proxy.config(upstream, "ok", MODEL))
-    env = dict(os.environ) | {"LITELLM_LOG": "ERROR", "LITELLM_MODE": "PRODUCTION"}
-    with server_process(
-        litellm_proxy.command(cli, config, port),
-        env=env,
-        timeout_s=180,
-        health_url=f"http://127.0.0.1:{port}/health/liveliness",
-        log_path=logs / "litellm.log",
-    ):
-        headers = {"authorization": f"Bearer {litellm_proxy.MASTER_KEY}"}
-        yield f"http://127.0.0.1:{port}/v1/chat/completions", headers, MODEL
-
-
-def measure(
-    url: str, headers: dict[str, str], model: str, stream: bool, args: argparse.Namespace
-) -> dict[str, Any]:
-    body: dict[str, Any] = {"model": model, "messages": MESSAGES, "stream": stream}
+def measure(target: Target, stream: bool, args: argparse.Namespace) -> dict[str, Any]:
+    """One pass of one mode: a warm-up, the latency run, and the ramp over ``--levels``."""
+    body: dict[str, Any] = {"model": target.model, "messages": MESSAGES, "stream": stream}
 
     def run(concurrency: int, seconds: float) -> gateway_load.Run:
-        return uvloop.run(gateway_load.load(url, body, headers, concurrency, seconds))
+        return uvloop.run(gateway_load.load(target.url, body, target.headers, concurrency, seconds))
 
     run(args.concurrency, args.warmup)
-    latency = run(args.concurrency, args.seconds).summary()
-    ramp = [run(level, args.level_seconds).summary() for level in args.levels]
-    clean = [r["rps"] for r in ramp if r["errors"] == 0]
-    return {"latency": latency, "ramp": ramp, "max_rps_zero_errors": max(clean) if clean else 0.0}
+    return {
+        "latency": run(args.concurrency, args.seconds),
+        "ramp": [run(level, args.level_seconds) for level in args.levels],
+    }
 
 
-def compare(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for mode in ("non_stream", "stream"):
-        base = results["direct"][mode]["latency"]
-        added = {}
-        for name in ("glmserve", "litellm"):
-            lat = results[name][mode]["latency"]
-            added[name] = {q: round(lat[f"{q}_ms"] - base[f"{q}_ms"], 3) for q in ("p50", "p99")}
-        glm, lite = added["glmserve"]["p50"], added["litellm"]["p50"]
-        rate = results["glmserve"][mode]["max_rps_zero_errors"] / max(
-            results["litellm"][mode]["max_rps_zero_errors"], 1e-9
-        )
-        out[mode] = {
-            "added_ms": added,
-            "added_p50_ratio_glmserve_to_litellm": round(glm / lite, 3) if lite > 0 else None,
-            "max_rps_ratio_glmserve_to_litellm": round(rate, 2),
-            "target_met": bool(lite > 0 and glm <= lite / 3 and rate >= 2),
-        }
-    return out
-
-
-def print_table(results: dict[str, dict[str, Any]], ratios: dict[str, Any]) -> None:
-    print(
-        f"\n{'contender':10} {'mode':10} {'p50 ms':>8} {'p99 ms':>8} {'+p50 ms':>8} {'+p99 ms':>8}"
-        f" {'max rps (0 err)':>16}"
-    )
-    for mode in ("non_stream", "stream"):
-        for name, by_mode in results.items():
-            lat = by_mode[mode]["latency"]
-            added = ratios[mode]["added_ms"].get(name, {"p50": 0.0, "p99": 0.0})
-            print(
-                f"{name:10} {mode:10} {lat['p50_ms']:>8.2f} {lat['p99_ms']:>8.2f} {added['p50']:>8.2f} "
-                f"{added['p99']:>8.2f} {by_mode[mode]['max_rps_zero_errors']:>16.1f}"
-            )
-    for mode, r in ratios.items():
-        print(
-            f"{mode}: glmserve/LiteLLM added p50 = {r['added_p50_ratio_glmserve_to_litellm']}"
-            " (target <= 0.333), "
-            f"max rps glmserve/LiteLLM = {r['max_rps_ratio_glmserve_to_litellm']} (target >= 2): "
-            f"{'met' if r['target_met'] else 'NOT met'}"
-        )
+def one_pass(
+    n: int, args: argparse.Namespace, upstream: str, runs: gateway_report.Runs, failed: dict[str, str]
+) -> list[str]:
+    """Pass ``n``: each contender in turn, the order reversed every other pass; a contender that
+    fails gets ``None`` for this pass (and each mode the failure cut short). Returns the order."""
+    order = args.names if n % 2 == 0 else args.names[::-1]
+    print(f"pass {n + 1}/{args.passes}: {', '.join(order)}", flush=True)
+    for name in order:
+        by_mode = runs.setdefault(name, {m: [] for m, _ in MODES})
+        try:
+            with started(name, args, upstream) as target:
+                for mode, stream in MODES:
+                    by_mode[mode].append(measure(target, stream, args))
+                    lat = by_mode[mode][-1]["latency"].summary()
+                    print(f"  {name:10} {mode:10} p50 {lat['p50_ms']} ms, {lat['requests']} requests, "
+                          f"{lat['errors']} errors", flush=True)  # fmt: skip
+        except (StartFailed, OSError, subprocess.SubprocessError) as exc:
+            failed.setdefault(name, f"{type(exc).__name__}: {str(exc)[:300]}")
+            print(f"  {name}: {failed[name]}", flush=True)
+        for mode, _ in MODES:
+            if len(by_mode[mode]) < n + 1:
+                by_mode[mode].append(None)
+    return order
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seconds", type=float, default=8.0, help="latency run per contender and mode")
+    parser.add_argument("--passes", type=int, help="passes, order alternating [2; quick 1]")
+    parser.add_argument("--seconds", type=float, default=8.0, help="latency run per contender, mode and pass")
     parser.add_argument("--concurrency", type=int, default=8, help="concurrency of the latency run")
     parser.add_argument("--levels", default="4,16,64", help="concurrency levels for the request-rate ramp")
     parser.add_argument("--level-seconds", type=float, default=5.0)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--chunks", type=int, default=16, help="content chunks per streamed answer")
-    parser.add_argument("--only", default="direct,glmserve,litellm")
-    parser.add_argument("--quick", action="store_true", help="short runs (smoke test)")
+    parser.add_argument("--only", default=",".join(NAMES))
+    parser.add_argument("--quick", action="store_true", help="short runs, 1 pass (smoke test)")
     parser.add_argument("--data-dir", type=Path, default=ROOT / "data" / "bench")
     parser.add_argument("--out-dir", type=Path, default=HERE / "results")
+    parser.add_argument("--tag", help="results file name gateway-<date>-<tag>.json (a partial run)")
     args = parser.parse_args()
     args.levels = [int(x) for x in args.levels.split(",")]
     if args.quick:
         args.seconds, args.level_seconds, args.warmup = 2.0, 1.5, 0.5
+    args.passes = args.passes or (1 if args.quick else targets.MIN_PASSES)
+    args.names = [n for n in NAMES if n in args.only.split(",")]
     args.data_dir = args.data_dir.resolve()
     args.data_dir.mkdir(parents=True, exist_ok=True)
     return args
 
 
+def meta(args: argparse.Namespace) -> dict[str, Any]:
+    cpus, load_1min = os.cpu_count() or 1, os.getloadavg()[0]
+    invalid = (
+        f"1-minute load average {load_1min:.2f} on {cpus} CPUs at the start "
+        f"(limit {targets.MAX_LOAD_PER_CPU * cpus:.2f}): another process was using the machine"
+        if targets.busy(load_1min, cpus)
+        else None
+    )
+    keep = ("passes", "seconds", "concurrency", "levels", "level_seconds", "warmup", "chunks", "names")
+    return {
+        "date": dt.datetime.now().isoformat(timespec="seconds"),
+        "machine": platform.platform(),
+        "cpus": cpus,
+        "loadavg_start": os.getloadavg(),
+        "invalid_reason": invalid,
+        "litellm": litellm_proxy.LITELLM,
+        "targets": [dataclasses.asdict(t) for t in targets.GATEWAY_TARGETS],
+        "rules": targets.rules(),
+        **{k: v for k, v in vars(args).items() if k in keep},
+    }
+
+
+def per_pass_records(runs: gateway_report.Runs) -> dict[str, Any]:
+    return {
+        name: {
+            mode: [None if p is None else {"latency": p["latency"].summary(),
+                                           "ramp": [r.summary() for r in p["ramp"]]} for p in passes]
+            for mode, passes in by_mode.items()
+        }
+        for name, by_mode in runs.items()
+    }  # fmt: skip
+
+
 def main() -> None:
     args = parse_args()
+    info = meta(args)
+    print("\n".join(targets.gateway_lines()))
+    if info["invalid_reason"]:
+        print(f"INVALID RUN: {info['invalid_reason']}; every verdict will read INVALID", flush=True)
     upstream_port = free_port()
     upstream = f"http://127.0.0.1:{upstream_port}/v1"
     fake = [sys.executable, str(FAKE), "--port", str(upstream_port), "--chunks", str(args.chunks)]
-    results: dict[str, dict[str, Any]] = {}
-    with server_process(
-        fake,
-        env=dict(os.environ),
-        health_url=f"{upstream}/models",
-        log_path=args.data_dir / "logs" / "fake-upstream.log",
-    ):
-        for name in args.only.split(","):
-            with contender(name, args, upstream) as (url, headers, model):
-                results[name] = {}
-                for mode, stream in (("non_stream", False), ("stream", True)):
-                    results[name][mode] = measure(url, headers, model, stream, args)
-                    lat = results[name][mode]["latency"]
-                    print(
-                        f"{name:10} {mode:10} {lat} max_rps={results[name][mode]['max_rps_zero_errors']}",
-                        flush=True,
-                    )
-    ratios = compare(results) if {"direct", "glmserve", "litellm"} <= results.keys() else {}
-    if ratios:
-        print_table(results, ratios)
-    meta = {
-        "date": dt.datetime.now().isoformat(timespec="seconds"),
-        "machine": platform.platform(),
-        "cpus": os.cpu_count(),
-        "litellm": litellm_proxy.LITELLM,
-        **{
-            k: v
-            for k, v in vars(args).items()
-            if k in ("seconds", "concurrency", "levels", "level_seconds", "chunks")
-        },
-    }
+    runs: gateway_report.Runs = {}
+    failed: dict[str, str] = {}
+    log = args.data_dir / "logs" / "fake-upstream.log"
+    with server_process(fake, env=dict(os.environ), health_url=f"{upstream}/models", log_path=log):
+        info["orders"] = [one_pass(n, args, upstream, runs, failed) for n in range(args.passes)]
+    info["loadavg_end"] = os.getloadavg()
+    pooled = gateway_report.pooled_summary(runs)
+    verdicts = gateway_report.judge_all(runs, args.passes, failed, info["invalid_reason"] is not None)
+    print(f"\nPooled over passes (latency run at concurrency {args.concurrency})")
+    print("\n".join(gateway_report.table(pooled)))
+    print("\nTargets (verdict on the pooled figures; the per-pass quotients are the spread)")
+    print("\n".join(v.line() for v in verdicts))
+    passed = sum(v.result == "PASS" for v in verdicts)
+    status = "RUN INVALID" if info["invalid_reason"] else "RUN VALID"
+    print(f"\n{status}: {passed} PASS, {len(verdicts) - passed} FAIL of {len(verdicts)} targets")
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    out = args.out_dir / f"gateway-{dt.date.today().isoformat()}.json"
-    out.write_text(json.dumps({"meta": meta, "results": results, "ratios": ratios}, indent=2))
+    stem = f"gateway-{dt.date.today().isoformat()}" + (f"-{args.tag}" if args.tag else "")
+    out = args.out_dir / f"{stem}.json"
+    document = {
+        "meta": info,
+        "failed": failed,
+        "pooled": pooled,
+        "per_pass": per_pass_records(runs),
+        "verdicts": [v.record() for v in verdicts],
+    }
+    out.write_text(json.dumps(document, indent=2, default=str) + "\n")
     print(f"wrote {out}")
 
 

@@ -1,12 +1,21 @@
 """llama.cpp's own HTTP server (through xllamacpp) as a process of its own, for the benchmark.
 
-    python bench/llama_server.py --model PATH --port P --resolved OUT.json [--parallel N --ctx N --threads N]
+    python bench/llama_server.py --model PATH --port P --resolved OUT.json
+        [--parallel N --ctx N --threads N | --library-defaults]
 
-Without ``--parallel``/``--ctx``/``--threads`` the server keeps the defaults of xllamacpp's bare
-``CommonParams()`` (one slot); ``--parallel -1`` asks for the ``llama-server`` command line's auto
-mode (4 slots, unified KV), which is what glmserve's own defaults amount to. Once listening it
-writes the thread counts llama.cpp resolved to ``--resolved`` and then serves until SIGTERM or
-SIGINT.
+Without flags it runs with the defaults of ``llama-server -m PATH``, the command a user types.
+In the llama.cpp that xllamacpp wraps (xllamacpp's version is ``YEAR.MONTH.BUILD``, BUILD being
+llama.cpp's build number: 2026.10.11549 is llama.cpp b11549), those are the ``common_params``
+struct defaults that ``xllamacpp.CommonParams()`` mirrors, plus the one per-example default
+``common_params_parser_init`` sets for the server (``common/arg.cpp``: ``params.n_parallel = -1;
+// auto by default``). The server resolves the auto slot count (``tools/server/server.cpp``, which
+xllamacpp's ``Server`` repeats): 4 slots and one unified KV cache, ``n_ctx`` 0 = the model's
+training context (llama.cpp may shrink it to fit memory), threads -1 = llama.cpp's count of
+math cores. Only the port, the host and the log verbosity (silenced, as for every contender)
+differ. ``--library-defaults`` keeps ``CommonParams()`` as it is (``n_parallel`` 1: one slot),
+which no ``llama-server`` command line gives. An explicit ``--parallel N`` splits the context
+into N slots of ``--ctx / N`` each, as ``llama-server -np N`` does (and as glmserve does). Once
+listening it writes what llama.cpp resolved to ``--resolved`` and serves until SIGTERM or SIGINT.
 """
 
 from __future__ import annotations
@@ -27,6 +36,8 @@ def build_params(args: argparse.Namespace) -> Any:
     params.port = args.port
     params.hostnames = ["127.0.0.1"]
     params.verbosity = -1
+    if not args.library_defaults:
+        params.n_parallel = -1  # llama-server's command-line default: auto (4 slots, unified KV)
     if args.parallel is not None:
         params.n_parallel = args.parallel
     if args.ctx is not None:
@@ -44,7 +55,19 @@ def resolved(params: Any, server: Any) -> dict[str, Any]:
         "threads": params.cpuparams.n_threads,
         "batch_threads": params.cpuparams_batch.n_threads,
         "cache_prompt": params.cache_prompt,
+        "n_parallel_requested": params.n_parallel,  # -1: auto; the slots it gave are in /props
+        "n_ctx_requested": params.n_ctx,  # 0: the model's; the context per slot is in /slots
+        "llama_cpp_build": llama_cpp_build(),
     }
+
+
+def llama_cpp_build() -> str:
+    """llama.cpp's build tag behind the installed xllamacpp (its version is YEAR.MONTH.BUILD)."""
+    import importlib.metadata
+
+    version = importlib.metadata.version("xllamacpp")
+    build = version.split(".")[-1]
+    return f"b{build}" if build.isdigit() else f"unknown (xllamacpp {version})"
 
 
 def main() -> None:
@@ -57,7 +80,12 @@ def main() -> None:
     parser.add_argument("--parallel", type=int)
     parser.add_argument("--ctx", type=int)
     parser.add_argument("--threads", type=int)
+    parser.add_argument(
+        "--library-defaults", action="store_true", help="xllamacpp's bare CommonParams() (one slot)"
+    )
     args = parser.parse_args()
+    if args.library_defaults and (args.parallel, args.ctx, args.threads) != (None, None, None):
+        parser.error("--library-defaults takes no --parallel, --ctx or --threads")
 
     import xllamacpp
 

@@ -1,7 +1,9 @@
 """Load generation: N streamed requests at a fixed concurrency, and one multi-turn conversation.
 
 Every chunk is timestamped on arrival (``time.perf_counter``). A request counts as failed when its
-transport raised, an error chunk arrived, or the stream ended without a ``finish_reason``.
+transport raised, an error chunk arrived, or the stream ended without a ``finish_reason``, and
+when glmserve answered it from its response cache (``x-cache: HIT``): the benchmark measures
+generation, and the response's ``x-cache`` header is recorded with every request.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class RequestResult:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     cached_tokens: int | None = None
+    x_cache: str | None = None  # glmserve's x-cache header; None: absent (cache off, or not glmserve)
 
     @property
     def ok(self) -> bool:
@@ -74,6 +77,7 @@ class RequestResult:
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "cached_tokens": self.cached_tokens,
+            "x_cache": self.x_cache,
         }
 
 
@@ -87,12 +91,14 @@ class LevelRun:
 def send(transport: Transport, body: dict[str, Any]) -> RequestResult:
     result = RequestResult(started=time.perf_counter())
     try:
-        transport.stream(body, result.on_chunk)
+        result.x_cache = transport.stream(body, result.on_chunk).get("x-cache")
     except TransportError as exc:
         result.error = str(exc)
     result.ended = time.perf_counter()
     if result.error is None and result.finish_reason is None:
         result.error = "stream ended before finish_reason"
+    if result.error is None and (result.x_cache or "").upper() == "HIT":
+        result.error = "answered from glmserve's response cache (x-cache: HIT), not generated"
     return result
 
 

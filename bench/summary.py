@@ -1,4 +1,9 @@
-"""Figures from raw request timings: throughput, latency percentiles, prompt-cache effect."""
+"""Figures from raw request timings: throughput, latency percentiles, prompt-cache effect.
+
+Latency figures come from the successful requests; the failed ones are counted beside them (and
+fail every verdict that uses the level, see ``verdicts``). A p95 is computed only when every pass
+sent at least ``targets.MIN_REQUESTS_PER_PASS`` requests; otherwise it is ``None`` (shown "-").
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import math
 from collections import Counter
 from typing import Any
 
+import targets
 from load import LevelRun, RequestResult
 
 
@@ -38,8 +44,11 @@ def token_source(results: list[RequestResult]) -> str:
     return "deltas" if with_usage == 0 else "mixed"
 
 
-def summarize_level(run: LevelRun) -> dict[str, Any]:
+def summarize_level(run: LevelRun, fewest_per_pass: int | None = None) -> dict[str, Any]:
+    """``run``: one pass, or all passes pooled with ``fewest_per_pass`` the smallest pass."""
     ok = [r for r in run.results if r.ok]
+    fewest = len(run.results) if fewest_per_pass is None else fewest_per_pass
+    p95 = 95 if fewest >= targets.MIN_REQUESTS_PER_PASS else None
     tokens = sum(r.tokens for r in ok)
     ttfts = [t for r in ok if (t := r.ttft) is not None]
     gaps = [b - a for r in ok for a, b in zip(r.token_times, r.token_times[1:], strict=False)]
@@ -55,9 +64,11 @@ def summarize_level(run: LevelRun) -> dict[str, Any]:
         "wall_s": run.wall_s,
         "aggregate_tok_s": tokens / run.wall_s if run.wall_s > 0 else None,
         "ttft_p50_s": percentile(ttfts, 50),
-        "ttft_p95_s": percentile(ttfts, 95),
-        "itl_p95_s": percentile(gaps, 95),
+        "ttft_p95_s": percentile(ttfts, p95) if p95 else None,
+        "itl_p50_s": percentile(gaps, 50),
+        "itl_p95_s": percentile(gaps, p95) if p95 else None,
         "decode_tok_s_p50": median(rates),
+        "x_cache": dict(Counter(r.x_cache or "absent" for r in run.results)),
         "per_request": [r.record() for r in run.results],
     }
 
@@ -72,6 +83,7 @@ def pass_figures(run: LevelRun) -> dict[str, Any]:
         "ttft_p95_s",
         "itl_p95_s",
         "decode_tok_s_p50",
+        "requests",
         "failed",
     )
     return {k: figures[k] for k in keep}

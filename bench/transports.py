@@ -1,7 +1,9 @@
 """How a request body reaches a contender: streamed over HTTP, or handed to xllamacpp in-process.
 
 Both report each OpenAI-style stream chunk to a callback the moment it arrives, so the timing
-code is the same for every contender. Foreign errors (httpx, llama.cpp) become ``TransportError``.
+code is the same for every contender, and return the response headers (none in-process), so
+that glmserve's ``x-cache`` can be recorded. Foreign errors (httpx, llama.cpp) become
+``TransportError``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ class TransportError(RuntimeError):
 
 
 class Transport(Protocol):
-    def stream(self, body: dict[str, Any], on_chunk: OnChunk) -> None: ...
+    def stream(self, body: dict[str, Any], on_chunk: OnChunk) -> dict[str, str]: ...
 
     def close(self) -> None: ...
 
@@ -43,20 +45,22 @@ class HttpTransport:
     def port(self) -> int:
         return int(self._client.base_url.port or 80)
 
-    def stream(self, body: dict[str, Any], on_chunk: OnChunk) -> None:
+    def stream(self, body: dict[str, Any], on_chunk: OnChunk) -> dict[str, str]:
         try:
             with self._client.stream(
                 "POST", "/v1/chat/completions", json={**body, "model": self._model}
             ) as r:
                 if r.status_code != 200:
                     raise TransportError(f"HTTP {r.status_code}: {r.read()[:300]!r}")
+                headers = {k.lower(): v for k, v in r.headers.items()}
                 for line in r.iter_lines():
                     if not line.startswith("data:"):
                         continue
                     data = line[5:].strip()
                     if data == "[DONE]":
-                        return
+                        break
                     on_chunk(json.loads(data))
+                return headers
         except httpx.HTTPError as exc:
             raise TransportError(f"{type(exc).__name__}: {exc}") from exc
         except json.JSONDecodeError as exc:
@@ -72,7 +76,7 @@ class DirectTransport:
     def __init__(self, server: Any):
         self._server = server
 
-    def stream(self, body: dict[str, Any], on_chunk: OnChunk) -> None:
+    def stream(self, body: dict[str, Any], on_chunk: OnChunk) -> dict[str, str]:
         def callback(chunk: Chunk) -> bool:
             on_chunk(chunk)
             return False  # False: keep generating
@@ -81,6 +85,7 @@ class DirectTransport:
             self._server.handle_chat_completions(body, callback)
         except Exception as exc:  # xllamacpp raises plain exceptions for rejected bodies
             raise TransportError(f"llama.cpp: {exc}") from exc
+        return {}
 
     def close(self) -> None:
         self._server = None

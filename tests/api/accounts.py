@@ -28,7 +28,7 @@ def create_key(server: GlmServe, **body: Any) -> tuple[str, str]:
 
 def chat_body(max_tokens: int = 1, stream: bool = False, **extra: Any) -> dict[str, Any]:
     return {
-        "model": "glm-4.6",
+        "model": "glm-4.5-flash",
         "messages": [{"role": "user", "content": "hi"}],
         "temperature": 0,
         "max_tokens": max_tokens,

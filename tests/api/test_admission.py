@@ -31,7 +31,7 @@ def tight(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 def body(max_tokens: int, stream: bool = True) -> dict[str, Any]:
     return {
-        "model": "glm-4.6",
+        "model": "glm-4.5-flash",
         "messages": [{"role": "user", "content": "Write a long story about a lighthouse keeper."}],
         "temperature": 0,
         "max_tokens": max_tokens,

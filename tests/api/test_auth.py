@@ -13,7 +13,7 @@ from .server_process import GlmServe
 from .wire_schema import assert_error
 
 ONE_TOKEN: dict[str, Any] = {
-    "model": "glm-4.6",
+    "model": "glm-4.5-flash",
     "messages": [{"role": "user", "content": "hi"}],
     "temperature": 0,
     "max_tokens": 1,

@@ -27,7 +27,7 @@ FREE_SLOT_WITHIN_S = 2.0
 
 def request(prompt: str) -> dict[str, Any]:
     return {
-        "model": "glm-4.6",
+        "model": "glm-4.5-flash",
         "messages": [{"role": "user", "content": prompt}],
         "temperature": 0,
         "max_tokens": MAX_TOKENS,
@@ -95,7 +95,7 @@ def wait_idle(server: GlmServe, within_s: float) -> None:
 def test_disconnect_frees_the_slot(server: GlmServe, client: OpenAI) -> None:
     wait_idle(server, within_s=30)  # whatever earlier tests started has finished
     long_answer = {
-        "model": "glm-4.6",
+        "model": "glm-4.5-flash",
         "messages": [
             {"role": "user", "content": "Write a very long, detailed essay on the history of computing."}
         ],

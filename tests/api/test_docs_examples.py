@@ -17,7 +17,7 @@ def test_simple_chat(server: GlmServe) -> None:
     client = OpenAI(api_key=server.api_key, base_url=server.paas_url)
 
     completion = client.chat.completions.create(
-        model="glm-4.6",
+        model="glm-4.5-flash",
         messages=[
             {"role": "system", "content": "你是一个有用的AI助手。"},
             {"role": "user", "content": "你好，请介绍一下你自己。"},
@@ -30,7 +30,7 @@ def test_simple_chat(server: GlmServe) -> None:
     assert completion.choices[0].message.content.strip()
     assert completion.choices[0].message.role == "assistant"
     assert completion.choices[0].finish_reason in ("stop", "length")
-    assert completion.model == "glm-4.6"
+    assert completion.model == "glm-4.5-flash"
     assert completion.usage is not None and completion.usage.completion_tokens > 0
 
 
@@ -38,7 +38,7 @@ def test_streaming_chat(server: GlmServe) -> None:
     client = OpenAI(api_key=server.api_key, base_url=server.paas_url)
 
     response = client.chat.completions.create(
-        model="glm-4.6",
+        model="glm-4.5-flash",
         messages=[{"role": "user", "content": "写一首关于春天的诗"}],
         stream=True,
         temperature=0,
@@ -56,7 +56,7 @@ def test_streaming_chat(server: GlmServe) -> None:
 
 
 class ChatBot:
-    def __init__(self, api_key: str, base_url: str, model: str = "glm-4.6") -> None:
+    def __init__(self, api_key: str, base_url: str, model: str = "glm-4.5-flash") -> None:
         self.client = OpenAI(api_key=api_key, base_url=base_url)
         self.model = model
         self.conversation_history: list[dict[str, str]] = []
@@ -90,7 +90,7 @@ def test_multi_turn_chatbot(server: GlmServe) -> None:
 class ZhipuConfig:
     """Configuration kept in one class, as the docs recommend for production clients."""
 
-    MODEL = "glm-4.6"
+    MODEL = "glm-4.5-flash"
     TIMEOUT = 30
     MAX_RETRIES = 3
 

@@ -14,7 +14,7 @@ from .server_process import GlmServe
 
 KEY_SHAPE = re.compile(r"^[0-9a-f]{32}\.[A-Za-z0-9]{16}$")
 ONE_TOKEN: dict[str, Any] = {
-    "model": "glm-4.6",
+    "model": "glm-4.5-flash",
     "messages": [{"role": "user", "content": "hi"}],
     "temperature": 0,
     "max_tokens": 1,

@@ -12,7 +12,7 @@ from openai import OpenAI
 from .server_process import GlmServe
 
 REQUEST: dict[str, Any] = {
-    "model": "glm-4.6",
+    "model": "glm-4.5-flash",
     "messages": [{"role": "user", "content": "hi"}],
     "temperature": 0,
     "max_tokens": 2,

@@ -14,7 +14,7 @@ from .sse import assert_framing, post_stream
 from .wire_schema import assert_chunk, assert_completion, sdk_dump
 
 REQUEST: dict[str, Any] = {
-    "model": "glm-4.6",
+    "model": "glm-4.5-flash",
     "messages": [
         {"role": "system", "content": "You are a concise assistant."},
         {"role": "user", "content": "Name three primary colors."},

@@ -35,7 +35,7 @@ def zai(request: pytest.FixtureRequest, server: GlmServe) -> Iterator[ZaiSdkClie
 
 def test_chat(zai: ZaiSdkClient) -> None:
     response: Any = zai.chat.completions.create(
-        model="glm-4.6", messages=MESSAGES, temperature=0, max_tokens=MAX_TOKENS
+        model="glm-4.5-flash", messages=MESSAGES, temperature=0, max_tokens=MAX_TOKENS
     )
 
     assert response.choices[0].message.content.strip()
@@ -45,10 +45,10 @@ def test_chat(zai: ZaiSdkClient) -> None:
 
 def test_stream(zai: ZaiSdkClient) -> None:
     greedy: Any = zai.chat.completions.create(
-        model="glm-4.6", messages=MESSAGES, temperature=0, max_tokens=MAX_TOKENS
+        model="glm-4.5-flash", messages=MESSAGES, temperature=0, max_tokens=MAX_TOKENS
     )
     stream: Any = zai.chat.completions.create(
-        model="glm-4.6", messages=MESSAGES, temperature=0, max_tokens=MAX_TOKENS, stream=True
+        model="glm-4.5-flash", messages=MESSAGES, temperature=0, max_tokens=MAX_TOKENS, stream=True
     )
 
     pieces, usages = [], []

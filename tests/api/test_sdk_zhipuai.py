@@ -44,21 +44,21 @@ def zhipu(request: pytest.FixtureRequest, server: GlmServe) -> Iterator[ZhipuAI]
 @pytest.fixture(scope="module")
 def openai_greedy(client: OpenAI) -> str:
     completion = client.chat.completions.create(
-        model="glm-4.6", messages=MESSAGES, temperature=0, max_tokens=MAX_TOKENS
+        model="glm-4.5-flash", messages=MESSAGES, temperature=0, max_tokens=MAX_TOKENS
     )
     return completion.choices[0].message.content or ""
 
 
 def test_chat(zhipu: ZhipuAI, openai_greedy: str) -> None:
     response: Any = zhipu.chat.completions.create(
-        model="glm-4.6", messages=MESSAGES, temperature=0, max_tokens=MAX_TOKENS
+        model="glm-4.5-flash", messages=MESSAGES, temperature=0, max_tokens=MAX_TOKENS
     )
 
     content = response.choices[0].message.content
     print(content)
     assert content.strip()
     assert content == openai_greedy
-    assert response.model == "glm-4.6"
+    assert response.model == "glm-4.5-flash"
     assert response.request_id
     assert response.choices[0].finish_reason in ("stop", "length")
     assert response.usage.prompt_tokens > 0 and response.usage.completion_tokens > 0
@@ -67,7 +67,7 @@ def test_chat(zhipu: ZhipuAI, openai_greedy: str) -> None:
 
 def test_stream(zhipu: ZhipuAI, openai_greedy: str) -> None:
     stream: Any = zhipu.chat.completions.create(
-        model="glm-4.6", messages=MESSAGES, temperature=0, max_tokens=MAX_TOKENS, stream=True
+        model="glm-4.5-flash", messages=MESSAGES, temperature=0, max_tokens=MAX_TOKENS, stream=True
     )
 
     pieces, usages, finishes = [], [], []

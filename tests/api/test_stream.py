@@ -10,7 +10,7 @@ from openai import OpenAI
 
 from .sse import assert_chunk_sequence, assert_framing, finish_chunk, post_stream
 
-MODEL = "glm-4.6"
+MODEL = "glm-4.5-flash"
 SHORT: dict[str, Any] = {
     "model": MODEL,
     "messages": [{"role": "user", "content": "What is the capital of France? Answer in one sentence."}],

@@ -24,7 +24,7 @@ from .sse import assert_chunk_sequence, assert_framing, finish_chunk, post_strea
 from .test_errors import check_error_response
 from .wire_schema import assert_chunk, assert_completion, sdk_dump
 
-MODEL = "glm-4.6"
+MODEL = "glm-4.5-flash"
 MAX_TOKENS = 96
 ANSWER_SCHEMA: dict[str, Any] = {
     "type": "object",

@@ -24,7 +24,7 @@ from .sse import assert_chunk_sequence, assert_framing, finish_chunk, post_strea
 from .test_errors import check_error_response
 from .wire_schema import assert_completion, sdk_dump
 
-MODEL = "glm-4.6"
+MODEL = "glm-4.5-flash"
 MAX_TOKENS = 64
 WEATHER_QUESTION = "北京今天天气怎么样？"
 WEATHER_PARAMETERS: dict[str, Any] = {

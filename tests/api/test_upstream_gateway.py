@@ -46,7 +46,7 @@ SCHEMA = {
 
 @pytest.fixture(scope="module")
 def gateway(server: GlmServe, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GlmServe]:
-    upstream = {"base_url": server.v1_url, "api_key_env": UPSTREAM_KEY_ENV, "model": "glm-4.6"}
+    upstream = {"base_url": server.v1_url, "api_key_env": UPSTREAM_KEY_ENV, "model": "glm-4.5-flash"}
     table = {
         "glm-4.6": {"deployments": [upstream | {"kind": "zhipu", "auth": "jwt"}]},
         "oai": {"deployments": [upstream | {"kind": "openai"}]},
@@ -72,9 +72,9 @@ def create(client: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
 def both(
     http: httpx.Client, via: httpx.Client, body: dict[str, Any], model: str = "glm-4.6"
 ) -> tuple[Any, Any]:
-    create(http, body | {"model": "glm-4.6"})  # warms the upstream's prompt cache: see the docstring
+    create(http, body | {"model": "glm-4.5-flash"})  # warms the upstream's prompt cache: see the docstring
     gateway = create(via, body | {"model": model})
-    direct = create(http, body | {"model": "glm-4.6"})
+    direct = create(http, body | {"model": "glm-4.5-flash"})
     assert gateway["model"] == model
     return direct["choices"][0], gateway["choices"][0]
 
@@ -92,8 +92,8 @@ def test_chat_matches_direct(http: httpx.Client, via: httpx.Client) -> None:
 
 def test_stream_matches_direct(http: httpx.Client, via: httpx.Client) -> None:
     body = chat("Count from 1 to 10, separated by commas.")
-    post_stream(http, body | {"model": "glm-4.6"})
-    direct = post_stream(http, body | {"model": "glm-4.6"})
+    post_stream(http, body | {"model": "glm-4.5-flash"})
+    direct = post_stream(http, body | {"model": "glm-4.5-flash"})
     for options in (None, {"include_usage": True}):
         extra = {"stream_options": options} if options else {}
         gateway = post_stream(via, body | {"model": "glm-4.6"} | extra)

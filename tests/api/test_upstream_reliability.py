@@ -254,7 +254,7 @@ def test_an_upstream_falls_back_to_the_embedded_model(
     body = ask("to-embedded", temperature=0, max_tokens=8)
     response = gw.post("chat/completions", json=body)
     assert response.status_code == 200, response.text
-    direct = http.post("chat/completions", json=body | {"model": "glm-4.6"}).json()
+    direct = http.post("chat/completions", json=body | {"model": "glm-4.5-flash"}).json()
     assert response.json()["choices"][0]["message"]["content"] == direct["choices"][0]["message"]["content"]
     upstream, embedded = deployments(gateway, "to-embedded")
     assert (upstream["failures"], embedded["requests"]) == (1, 1)

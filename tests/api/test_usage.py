@@ -31,7 +31,7 @@ CONVERSATIONS: dict[str, list[dict[str, str]]] = {
 
 
 def request(messages: list[dict[str, str]], max_tokens: int = 8) -> dict[str, Any]:
-    return {"model": "glm-4.6", "messages": messages, "temperature": 0, "max_tokens": max_tokens}
+    return {"model": "glm-4.5-flash", "messages": messages, "temperature": 0, "max_tokens": max_tokens}
 
 
 def assert_prompt_count(reported: int, expected: int, messages: list[dict[str, str]]) -> None:

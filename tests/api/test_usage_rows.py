@@ -36,7 +36,7 @@ def test_a_json_answer_has_its_row_with_the_same_usage(server: GlmServe) -> None
     usage = response.json()["usage"]
     (row,) = rows_for(server, request_id, key)  # no waiting: committed before the body was sent
     assert (row["key_id"], row["model"], row["status"], row["error_code"], row["stream"]) == (
-        key_id, "glm-4.6", 200, None, False,
+        key_id, "glm-4.5-flash", 200, None, False,
     )  # fmt: skip
     assert row["prompt_tokens"] == usage["prompt_tokens"]
     assert row["completion_tokens"] == usage["completion_tokens"]
@@ -88,7 +88,7 @@ def test_daily_sums_through_the_api_and_the_cli(server: GlmServe) -> None:
     assert [json.loads(line)["total_tokens"] for line in cli] == [today["total_tokens"]]
     per_request = server.cli("usage", "--key", key_id, "--requests").stdout.splitlines()
     assert per_request[0].startswith("CREATED_AT") and len(per_request) == 3
-    table = server.cli("usage", "--key", key_id, "--model", "glm-4.6", "--since", today["day"]).stdout
+    table = server.cli("usage", "--key", key_id, "--model", "glm-4.5-flash", "--since", today["day"]).stdout
     assert key_id in table and today["day"] in table
 
 
@@ -106,8 +106,8 @@ def test_metrics_endpoint(server: GlmServe) -> None:
     assert chat(server, key, max_tokens=2).status_code == 200
     text = httpx.get(server.root + "/metrics", timeout=10).text
     for name in (
-        'glmserve_requests_total{code="-",model="glm-4.6",status="200"}',
-        'glmserve_tokens_total{kind="completion",model="glm-4.6"}',
+        'glmserve_requests_total{code="-",model="glm-4.5-flash",status="200"}',
+        'glmserve_tokens_total{kind="completion",model="glm-4.5-flash"}',
         "glmserve_time_to_first_token_seconds_bucket",
         "glmserve_request_duration_seconds_bucket",
         "glmserve_requests_in_flight",
@@ -137,7 +137,7 @@ def test_access_log_is_json_and_never_holds_a_secret(server: GlmServe) -> None:
     entries = [json.loads(line) for line in log.splitlines() if line.startswith('{"time"')]
     (mine,) = [e for e in entries if e["request_id"] == request_id]
     assert (mine["route"], mine["status"], mine["key_id"], mine["model"]) == (
-        "/chat/completions", 200, key_id, "glm-4.6",
+        "/chat/completions", 200, key_id, "glm-4.5-flash",
     )  # fmt: skip
     assert mine["duration_ms"] > 0 and mine["bytes"] > 0
     assert {"unmatched", "/admin/keys/{key_id}/revoke"} <= {e["route"] for e in entries}

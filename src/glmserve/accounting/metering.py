@@ -116,7 +116,7 @@ class Meter:
             await self.finish(exc.status, exc.code, strict=False)
             raise
         except Exception:
-            self.finish_later(INTERNAL_ERROR, "500")
+            await self.finish(INTERNAL_ERROR, "500", strict=False)
             raise
         except BaseException:  # the client left (GeneratorExit) or the task was cancelled
             self.finish_later(CLIENT_GONE, None)

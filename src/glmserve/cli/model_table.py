@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from glmserve.config.deployments import Deployment
 from glmserve.config.settings import ModelEntry, Settings
 from glmserve.deployments.build import upstream_key
-from glmserve.engines.llamacpp.models import default_model_path
+from glmserve.engines.llamacpp.models import packaged
 from glmserve.engines.upstream.engine import UpstreamEngine
 
 HEADER = f"{'MODEL':20}  {'#':>2}  {'KIND':8}  {'PRI':>3}  {'WEIGHT':>6}  {'TARGET':48}  HEALTH"
@@ -23,14 +23,14 @@ HEADER = f"{'MODEL':20}  {'#':>2}  {'KIND':8}  {'PRI':>3}  {'WEIGHT':>6}  {'TARG
 def _target(entry: ModelEntry, dep: Deployment) -> str:
     if dep.is_upstream:
         return f"{dep.base_url} ({dep.model or entry.name})"
-    return str(dep.gguf) if dep.gguf else "packaged Qwen2.5-Coder-0.5B-Instruct"
+    return str(dep.gguf) if dep.gguf else f"packaged {packaged(dep.packaged).title}"
 
 
 async def _health(
     settings: Settings, entry: ModelEntry, index: int, dep: Deployment, env: Mapping[str, str]
 ) -> str:
     if not dep.is_upstream:
-        path = dep.gguf or default_model_path(settings.data_dir)
+        path = dep.gguf or packaged(dep.packaged).path(settings.data_dir)
         if dep.mmproj is not None and not dep.mmproj.is_file():
             return "missing mmproj"
         if path.is_file():

@@ -15,9 +15,10 @@ from urllib.parse import urlsplit
 from pydantic import Field, model_validator
 
 from glmserve.config.strict import Section
+from glmserve.engines.llamacpp.models import PACKAGED
+from glmserve.engines.llamacpp.packaged_embeddings import CATALOG
 
 Kind = Literal["openai", "zhipu", "vllm", "sglang", "llamacpp", "ollama", "embedded"]
-PackagedEmbedding = Literal["all-minilm-l6-v2", "embeddinggemma-300m"]
 UPSTREAM_KINDS: tuple[str, ...] = ("openai", "zhipu", "vllm", "sglang", "llamacpp", "ollama")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -53,9 +54,9 @@ class Deployment(Section):
     base_url: str | None = Field(None, description="upstream API root, e.g. http://gpu1:8000/v1")
     api_key_env: str | None = Field(None, description="name of the environment variable with the key")
     model: str | None = Field(None, description="the upstream's own model name (default: the public one)")
-    gguf: Path | None = Field(None, description="embedded: a local GGUF (default: the packaged model)")
+    gguf: Path | None = Field(None, description="embedded: a local GGUF (default: a packaged model)")
+    packaged: str | None = Field(None, description="embedded: a packaged model (default: the quality one)")
     mmproj: Path | None = Field(None, description="embedded: the GGUF's multimodal projector (vision)")
-    packaged: PackagedEmbedding | None = Field(None, description="embedded: a packaged embedding model")
     vision: bool = Field(False, description="upstream: the model accepts images (sent as data URLs)")
     weight: float = Field(1.0, gt=0, description="share of traffic among deployments of one priority")
     priority: int = Field(0, ge=0, description="0 is tried first; higher numbers are fallbacks")
@@ -70,12 +71,16 @@ class Deployment(Section):
         if self.kind == "embedded":
             if self.base_url or self.api_key_env or self.model:
                 raise ValueError("an embedded deployment takes `gguf`, not base_url/api_key_env/model")
+            if self.gguf is not None and self.packaged is not None:
+                raise ValueError("an embedded deployment takes `gguf` or `packaged`, not both")
+            if self.packaged is not None:
+                check_packaged(self.packaged)  # an unknown name stops start-up, naming the known ones
             check_projector(self.gguf, self.mmproj, self.vision)
-            if self.packaged is not None and self.gguf is not None:
-                raise ValueError("give an embedded deployment either `gguf` or `packaged`, not both")
             return self
         if self.gguf is not None or self.mmproj is not None or self.packaged is not None:
-            raise ValueError(f"a {self.kind} deployment is an upstream: it takes base_url, not gguf/mmproj")
+            raise ValueError(
+                f"a {self.kind} deployment is an upstream: it takes base_url, not gguf/packaged/mmproj"
+            )
         if not self.base_url:
             raise ValueError(f"a {self.kind} deployment needs base_url")
         check_base_url(self.base_url)
@@ -90,6 +95,13 @@ class Deployment(Section):
     @property
     def sees_images(self) -> bool:
         return self.vision or self.mmproj is not None
+
+
+def check_packaged(name: str) -> None:
+    """A packaged chat model (``models.PACKAGED``) or a packaged embedding model (``CATALOG``)."""
+    if name not in PACKAGED and name not in CATALOG:
+        known = ", ".join([*PACKAGED, *CATALOG])
+        raise ValueError(f"no packaged model {name!r}; packaged models: {known}")
 
 
 def check_projector(gguf: Path | None, mmproj: Path | None, vision: bool) -> None:

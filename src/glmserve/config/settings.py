@@ -18,13 +18,16 @@ from pydantic_settings import (
 from glmserve.config.accounting import LimitSettings, UsageSettings
 from glmserve.config.cache import CacheSettings
 from glmserve.config.check import ConfigError, describe, unknown_env
-from glmserve.config.deployments import BreakerPolicy, Deployment, PackagedEmbedding, RetryPolicy
+from glmserve.config.deployments import BreakerPolicy, Deployment, RetryPolicy
 from glmserve.config.images import ImageSettings
 from glmserve.config.strict import Section
+from glmserve.engines.generation_defaults import SamplingDefaults
+from glmserve.engines.llamacpp.models import DEFAULT_PACKAGED, QWEN_CODER_05B, packaged
+from glmserve.engines.llamacpp.packaged_embeddings import CATALOG
 from glmserve.parsers.reasoning import reasoning_parser_names
 from glmserve.parsers.tool_calls import FAMILIES
 
-DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct-q4_k_m"
+DEFAULT_MODEL = DEFAULT_PACKAGED
 
 _config_file: ContextVar[Path | None] = ContextVar("glmserve_config_file", default=None)
 
@@ -37,9 +40,12 @@ def default_data_dir() -> Path:
 class ModelEntry(Section):
     """A public model name served by glmserve.
 
-    ``gguf`` is a local GGUF path; ``None`` means the packaged default model. ``deployments``
-    (embedded or upstream, see ``deployment_config``) replace it when given. ``vision``: the
-    model accepts images; unset, it does when every deployment can see (see ``accepts_images``).
+    ``gguf`` is a local GGUF path; ``None`` means the packaged model ``packaged`` (default: the
+    quality default, see ``engines.llamacpp.models``). ``deployments`` (embedded or upstream, see
+    ``deployment_config``) replace them when given. ``vision``: the model accepts images; unset, it
+    does when every deployment can see (see ``accepts_images``). ``sampling``: generation defaults
+    for what a request leaves out (``engines.generation_defaults``); unset, a model served only by
+    one packaged model gets that model's measured ones, any other none (``{}`` turns them off).
     """
 
     name: str
@@ -47,10 +53,11 @@ class ModelEntry(Section):
         "chat", description="chat, embedding (POST /embeddings) or rerank (POST /rerank)"
     )
     gguf: Path | None = None
-    packaged: PackagedEmbedding | None = Field(None, description="a packaged embedding model (embedded)")
+    packaged: str | None = Field(None, description="a packaged model's name (instead of gguf)")
     dimensions: list[int] | None = Field(
         None, description="embedding: sizes `dimensions` may ask for, native first (default: the model's)"
     )
+    sampling: SamplingDefaults | None = Field(None, description="generation defaults; see above")
     mmproj: Path | None = Field(None, description="with gguf: its multimodal projector (vision)")
     vision: bool | None = Field(None, description="accepts images; default: when every deployment can")
     context_window: int | None = None
@@ -78,10 +85,9 @@ class ModelEntry(Section):
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelEntry:
-        if (self.gguf is not None or self.mmproj is not None or self.packaged) and self.deployments:
-            raise ValueError(
-                f"model {self.name!r}: give either gguf/mmproj/packaged or deployments, not both"
-            )
+        local = self.gguf is not None or self.mmproj is not None or self.packaged is not None
+        if local and self.deployments:
+            raise ValueError(f"model {self.name!r}: give gguf/packaged/mmproj or deployments, not both")
         self._check_kind()
         self._check_vision()
         return self
@@ -90,9 +96,13 @@ class ModelEntry(Section):
         """A chat model generates; embedding and rerank models come from an embedding GGUF or upstream."""
         embedded = [d for d in self.resolved_deployments() if not d.is_upstream]
         if self.kind == "chat":
-            if any(d.packaged for d in embedded) or self.dimensions:
-                raise ValueError(f"model {self.name!r}: `packaged`/`dimensions` belong to embedding models")
+            if any(d.packaged in CATALOG for d in embedded) or self.dimensions:
+                raise ValueError(f"model {self.name!r}: packaged embedding models and `dimensions` belong "
+                                 "to embedding models (kind = \"embedding\")")  # fmt: skip
             return
+        if any(d.packaged is not None and d.packaged not in CATALOG for d in embedded):
+            raise ValueError(f"model {self.name!r}: an {self.kind} model needs a packaged embedding model "
+                             f"({', '.join(CATALOG)})")  # fmt: skip
         if self.mmproj is not None or self.vision or any(d.mmproj for d in embedded):
             raise ValueError(f"model {self.name!r}: an {self.kind} model does not see images")
         if any(d.gguf is None and d.packaged is None for d in embedded):
@@ -121,14 +131,29 @@ class ModelEntry(Section):
 
     def resolved_deployments(self) -> list[Deployment]:
         return self.deployments or [
-            Deployment(kind="embedded", gguf=self.gguf, mmproj=self.mmproj, packaged=self.packaged)
+            Deployment(kind="embedded", gguf=self.gguf, packaged=self.packaged, mmproj=self.mmproj)
         ]
+
+    def generation_defaults(self) -> SamplingDefaults | None:
+        """The configured ``sampling``, else the packaged model's own where it alone serves the name."""
+        if self.kind != "chat":
+            return None
+        if self.sampling is not None:
+            return self.sampling
+        deployments = self.resolved_deployments()
+        sources = {(d.packaged, d.gguf) for d in deployments}
+        if any(d.is_upstream or d.gguf is not None for d in deployments) or len(sources) != 1:
+            return None
+        return packaged(deployments[0].packaged).sampling
 
 
 def default_models() -> list[ModelEntry]:
-    chat = [ModelEntry(name=n) for n in ("glm-4.6", "glm-4.5", "glm-4.5-air", "glm-4.5-flash")]
+    """The quality default behind the three large names; the fast 0.5B behind the flash tier; the
+    packaged embedding models (EmbeddingGemma multilingual, MiniLM fast) and the bi-encoder rerank."""
+    quality = [ModelEntry(name=n, packaged=DEFAULT_PACKAGED) for n in ("glm-4.6", "glm-4.5", "glm-4.5-air")]
     return [
-        *chat,
+        *quality,
+        ModelEntry(name="glm-4.5-flash", packaged=QWEN_CODER_05B.name),
         ModelEntry(name="embedding-3", kind="embedding", packaged="embeddinggemma-300m",
                    aliases=["text-embedding-3-large"]),
         ModelEntry(name="embedding-2", kind="embedding", packaged="all-minilm-l6-v2",

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from glmserve.config.deployments import Deployment
-from glmserve.config.settings import DEFAULT_MODEL, ModelEntry, Settings
+from glmserve.config.settings import ModelEntry, Settings
 from glmserve.deployments.breaker import CircuitBreaker
 from glmserve.deployments.chain import DeploymentChain
 from glmserve.deployments.health import Check
@@ -21,8 +21,8 @@ from glmserve.deployments.member import Member
 from glmserve.engines.base import Engine
 from glmserve.engines.llamacpp.embedder import EmbedderConfig, LlamaCppEmbedder
 from glmserve.engines.llamacpp.engine import LlamaCppEngine
-from glmserve.engines.llamacpp.models import ensure_default_model
-from glmserve.engines.llamacpp.packaged_embeddings import locate, packaged
+from glmserve.engines.llamacpp.models import ensure_packaged, packaged
+from glmserve.engines.llamacpp.packaged_embeddings import CATALOG, locate
 from glmserve.engines.thinking import EmulatedThinking
 from glmserve.engines.upstream.engine import UpstreamEngine
 
@@ -46,7 +46,7 @@ class EngineFactory:
     def __init__(self, settings: Settings, env: Mapping[str, str] | None = None):
         self.settings = settings
         self.env = os.environ if env is None else env
-        self.embedded: dict[tuple[Path | None, Path | None], LlamaCppEngine] = {}
+        self.embedded: dict[tuple[Path | str, Path | None], LlamaCppEngine] = {}
         self.embedders: dict[str, LlamaCppEmbedder] = {}
         self.upstreams: list[UpstreamEngine] = []
         self.checks: list[Check] = []
@@ -63,7 +63,7 @@ class EngineFactory:
         started, cfg = time.monotonic(), self.settings.embeddings
         threads = cfg.threads or self.settings.engine.threads
         if dep.packaged is not None:
-            model = packaged(dep.packaged)
+            model = CATALOG[dep.packaged]
             path = await asyncio.to_thread(
                 locate, dep.packaged, self.settings.data_dir, self.settings.model_cache
             )
@@ -81,14 +81,21 @@ class EngineFactory:
         log.info("loaded embedding model %s in %.1fs", path, time.monotonic() - started)
         return engine
 
-    async def embedded_engine(self, gguf: Path | None, mmproj: Path | None = None) -> LlamaCppEngine:
-        """One engine per GGUF (and projector): a GGUF with and without one are two engines."""
-        engine = self.embedded.get((gguf, mmproj))
+    async def embedded_engine(
+        self, gguf: Path | None, mmproj: Path | None = None, package: str | None = None
+    ) -> LlamaCppEngine:
+        """One engine per GGUF (and projector): a GGUF with and without one are two engines.
+
+        Without ``gguf``, the packaged model ``package`` (default: the quality default), verified.
+        """
+        source: Path | str = gguf if gguf is not None else packaged(package).name
+        engine = self.embedded.get((source, mmproj))
         if engine is None:
             started = time.monotonic()
             if gguf is None:
-                path = await asyncio.to_thread(ensure_default_model, self.settings.data_dir)
-                label = DEFAULT_MODEL
+                model = packaged(package)
+                path = await asyncio.to_thread(ensure_packaged, model, self.settings.data_dir)
+                label = model.name
             else:
                 path, label = gguf, gguf.stem
                 if not gguf.is_file():
@@ -96,7 +103,7 @@ class EngineFactory:
             if mmproj is not None and not mmproj.is_file():
                 raise FileNotFoundError(f"mmproj (multimodal projector) not found: {mmproj}")
             engine = await asyncio.to_thread(LlamaCppEngine, label, path, self.settings.engine, mmproj)
-            self.embedded[(gguf, mmproj)] = engine
+            self.embedded[(source, mmproj)] = engine
             log.info("loaded %s in %.1fs", path, time.monotonic() - started)
         return engine
 
@@ -119,7 +126,7 @@ class EngineFactory:
         elif entry.kind != "chat":
             engine = await self.embedder(dep)  # type: ignore[assignment]
         else:
-            engine = self.thinking(entry, await self.embedded_engine(dep.gguf, dep.mmproj))
+            engine = self.thinking(entry, await self.embedded_engine(dep.gguf, dep.mmproj, dep.packaged))
         member = Member(label, dep.kind, engine, breaker, dep.weight, dep.priority, dep.max_concurrency)
         if probe is not None and dep.health_interval_s > 0 and dep.health_path:
             self.checks.append(Check(member, probe, dep.health_interval_s))

@@ -97,6 +97,15 @@ class Sampling:
     seed: int | None = None
     presence_penalty: float | None = None
     frequency_penalty: float | None = None
+    # llama.cpp's sampler knobs (engines.generation_defaults.ENGINE_FIELDS); None: the engine's own.
+    top_k: int | None = None
+    min_p: float | None = None
+    repeat_penalty: float | None = None
+    repeat_last_n: int | None = None
+    dry_multiplier: float | None = None
+    dry_base: float | None = None
+    dry_allowed_length: int | None = None
+    dry_penalty_last_n: int | None = None
     # Fields glmserve filled with its own defaults; upstreams then apply theirs instead.
     defaulted: frozenset[str] = frozenset()
 

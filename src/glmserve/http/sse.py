@@ -1,4 +1,4 @@
-"""Server-sent events framing: ``data: <json>\\n\\n`` events, ``:`` comments, ``[DONE]``."""
+"""Server-sent events framing: ``data: <json>\\n\\n`` events, ``[DONE]``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from typing import Any
 import orjson
 
 DONE = b"data: [DONE]\n\n"
-PING = b": ping\n\n"
 
 
 def event(payload: dict[str, Any]) -> bytes:

@@ -13,7 +13,8 @@ from glmserve.deployments.build import EngineFactory
 from glmserve.deployments.chain import DeploymentChain
 from glmserve.deployments.health import HealthChecker
 from glmserve.engines.base import Engine
-from glmserve.engines.llamacpp.packaged_embeddings import packaged
+from glmserve.engines.generation_defaults import SamplingDefaults
+from glmserve.engines.llamacpp.packaged_embeddings import CATALOG
 from glmserve.errors import ModelNotFound
 
 log = logging.getLogger("glmserve.serving.model_router")
@@ -28,6 +29,7 @@ class Route:
     reasoning_parser: str | None = None
     tool_format: str = "qwen"
     vision: bool = False  # images reach the engine only where every deployment can see them
+    defaults: SamplingDefaults | None = None  # generation defaults for what a request leaves out
     kind: str = "chat"  # chat | embedding | rerank: which endpoints may use it
     dimensions: tuple[int, ...] = ()  # embedding: the sizes a request may ask for, native first
     scoring: str | None = None  # rerank: "bi-encoder" (embedded: embedding cosine) or "upstream"
@@ -87,7 +89,7 @@ class ModelRouter:
 async def _embedded(factory: EngineFactory, entry: ModelEntry, dep: Deployment) -> Engine:
     if entry.kind != "chat":
         return await factory.embedder(dep)  # type: ignore[return-value]
-    return factory.thinking(entry, await factory.embedded_engine(dep.gguf, dep.mmproj))
+    return factory.thinking(entry, await factory.embedded_engine(dep.gguf, dep.mmproj, dep.packaged))
 
 
 def _dimensions(entry: ModelEntry, factory: EngineFactory) -> tuple[int, ...]:
@@ -98,7 +100,7 @@ def _dimensions(entry: ModelEntry, factory: EngineFactory) -> tuple[int, ...]:
         return tuple(entry.dimensions)
     for dep in entry.resolved_deployments():
         if dep.packaged is not None:
-            return packaged(dep.packaged).dimensions
+            return CATALOG[dep.packaged].dimensions
         if not dep.is_upstream:
             return (factory.embedders[str(dep.gguf)].native_dimensions,)
     return ()  # upstream only, none configured: the upstream decides
@@ -124,8 +126,8 @@ async def build_router(settings: Settings) -> ModelRouter:
             default_window = settings.engine.ctx_per_slot
             if any(d.is_upstream for d in deployments):
                 default_window = UPSTREAM_CONTEXT_WINDOW
-            if (packaged_name := deployments[0].packaged) is not None:
-                default_window = packaged(packaged_name).max_input_tokens  # per input, for an embedding
+            if (name := deployments[0].packaged) in CATALOG:
+                default_window = CATALOG[name].max_input_tokens  # per input, for an embedding model
             window = entry.context_window or default_window
             engine: Engine
             if len(deployments) == 1 and not deployments[0].is_upstream:
@@ -139,6 +141,7 @@ async def build_router(settings: Settings) -> ModelRouter:
                 entry.reasoning_parser,
                 entry.tool_format,
                 vision=entry.accepts_images,
+                defaults=entry.generation_defaults(),
                 kind=entry.kind,
                 dimensions=_dimensions(entry, factory),
                 scoring=_scoring(entry),

@@ -90,7 +90,7 @@ class Pipeline:
             await meter.finish(exc.status, exc.code, strict=False)
             raise
         except Exception:
-            meter.finish_later(INTERNAL_ERROR, "500")
+            await meter.finish(INTERNAL_ERROR, "500", strict=False)
             raise
         except BaseException:
             meter.finish_later(CLIENT_GONE, None)

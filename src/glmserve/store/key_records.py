@@ -13,8 +13,6 @@ from sqlalchemy import RowMapping
 
 Role = Literal["user", "admin"]
 BudgetPeriod = Literal["month", "total"]
-ROLES: tuple[Role, ...] = ("user", "admin")
-BUDGET_PERIODS: tuple[BudgetPeriod, ...] = ("month", "total")
 
 # The policy columns of ``api_keys``; ``KeyStore.update`` may set these and nothing else.
 POLICY_COLUMNS = ("models", "rpm", "tpm", "concurrency", "budget_tokens", "budget_period")

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from glmserve.engines.base import Event, Finish, Generation, Reasoning, Text, ToolCall, Usage
+from glmserve.engines.generation_defaults import engine_fields
 from glmserve.errors import ContextLengthExceeded, EngineError, GlmError, InvalidField, InvalidRequest
 
 FORCED_TOOL_PROMPT = (
@@ -63,6 +64,7 @@ def to_request(gen: Generation) -> dict[str, Any]:
         "frequency_penalty": s.frequency_penalty,
     }
     body.update({k: v for k, v in optional.items() if v is not None})
+    body.update(engine_fields(s))
     if s.stop:
         body["stop"] = s.stop
     if gen.tools and gen.tool_choice == "auto":

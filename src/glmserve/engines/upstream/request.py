@@ -24,6 +24,7 @@ from typing import Any
 import jwt
 
 from glmserve.engines.base import Generation
+from glmserve.engines.generation_defaults import upstream_fields
 
 JWT_LIFETIME_MS = 210_000  # what zhipuai 2.1 signs
 JWT_REUSE_S = 180.0
@@ -40,6 +41,7 @@ def _sampling(gen: Generation, kind: str, body: dict[str, Any]) -> None:
     optional = {"seed": s.seed, "presence_penalty": s.presence_penalty}
     optional["frequency_penalty"] = s.frequency_penalty
     body.update({k: v for k, v in optional.items() if v is not None})
+    body.update(upstream_fields(s, kind))
     if s.stop:
         body["stop"] = s.stop
 

@@ -12,7 +12,9 @@ from typing import Any
 import orjson
 
 from glmserve.engines.base import Generation, Sampling
+from glmserve.engines.generation_defaults import SamplingDefaults, with_defaults
 from glmserve.errors import InvalidField, InvalidRequest
+from glmserve.frontends.chat.message_rules import check_message_sequence
 from glmserve.frontends.chat.protocol import ChatCompletionRequest, Message, TextPart
 from glmserve.frontends.chat.tools import (
     NamedToolChoice,
@@ -75,8 +77,13 @@ def _engine_messages(
     return out
 
 
-def to_generation(req: ChatCompletionRequest, images: dict[tuple[int, int], str] | None = None) -> Generation:
-    """``images``: ``(message, part) → data URL`` of every checked image, for a model that can see."""
+def to_generation(
+    req: ChatCompletionRequest,
+    images: dict[tuple[int, int], str] | None = None,
+    defaults: SamplingDefaults | None = None,
+) -> Generation:
+    """``images``: ``(message, part) → data URL`` of every checked image, for a model that can see.
+    ``defaults``: the model's generation defaults, for what the request left out."""
     greedy = req.do_sample is False or req.temperature == 0
     temperature = req.temperature if req.temperature is not None else DEFAULT_TEMPERATURE
     sampling = Sampling(
@@ -91,6 +98,7 @@ def to_generation(req: ChatCompletionRequest, images: dict[tuple[int, int], str]
             name for name in ("temperature", "top_p") if getattr(req, name) is None and not greedy
         ),
     )
+    sampling = with_defaults(sampling, defaults)
     keep = bool(req.thinking and req.thinking.clear_thinking is False)
     gen = Generation(messages=_engine_messages(req, keep, images or {}), sampling=sampling)
     functions = function_schemas(req.tools or [], req.model)
@@ -131,7 +139,8 @@ async def build_plan(
     route = router.resolve(req.model)
     if route.kind != "chat":
         raise InvalidField(f"model '{req.model}' is a {route.kind} model, which does not chat", param="model")
-    generation = to_generation(req, await checked_images(route, req, images))
+    check_message_sequence(req.messages)
+    generation = to_generation(req, await checked_images(route, req, images), route.defaults)
     return Plan(
         route=route,
         model=req.model,

@@ -75,8 +75,8 @@ class CompletionBuilder:
     def build(self) -> dict[str, Any]:
         env = self.envelope
         message: dict[str, Any] = {"role": "assistant", "content": "".join(self.content), "refusal": None}
-        if self.reasoning:
-            message["reasoning_content"] = "".join(self.reasoning)
+        # Always present (null without reasoning): SDK types have the attribute only when sent.
+        message["reasoning_content"] = "".join(self.reasoning) if self.reasoning else None
         if self.tool_calls:
             message["tool_calls"] = [self.tool_calls[i] for i in sorted(self.tool_calls)]
         return {
@@ -122,6 +122,9 @@ class ChunkEncoder:
         return body
 
     def _delta(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        # Every delta has `reasoning_content` (null when none): the docs' thinking loop reads
+        # `delta.reasoning_content` on each chunk, an attribute the openai SDK makes only when sent.
+        delta = {"reasoning_content": None, **delta}
         if not self._sent_role:
             delta = {"role": "assistant", **delta}
             self._sent_role = True

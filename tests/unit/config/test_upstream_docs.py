@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from glmserve.cli.main import app
 from glmserve.config.deployments import UPSTREAM_KINDS, BreakerPolicy, Deployment, RetryPolicy, Timeouts
 
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+README = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
 SECTION = README.split("## Upstream deployments", 1)[1].split("\n## ", 1)[0]
 FIELDS = [
     *Deployment.model_fields,

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from glmserve.cli.main import app
 from glmserve.config.accounting import LimitSettings, UsageSettings
 
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+README = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
 TOP_LEVEL = ["master_key_file", "redis_url", "access_log", "metrics_require_key"]
 SETTINGS = (
     TOP_LEVEL

@@ -1,4 +1,4 @@
-from glmserve.engines.base import Finish, Text, ToolCall, Usage
+from glmserve.engines.base import Finish, Reasoning, Text, ToolCall, Usage
 from glmserve.frontends.chat.render import ChunkEncoder, CompletionBuilder, Envelope
 
 
@@ -71,3 +71,16 @@ def test_builder_joins_text_and_tool_arguments():
     assert msg["content"] == "ab" and msg["tool_calls"][0]["function"]["arguments"] == "{}"
     assert body["choices"][0]["finish_reason"] == "tool_calls"
     assert body["usage"]["total_tokens"] == 7 and body["request_id"] == "rid"
+
+
+def test_every_delta_and_message_carries_reasoning_content():
+    """The docs' thinking loop reads `delta.reasoning_content` on every chunk: null, never absent."""
+    enc = ChunkEncoder(_env(), False)
+    events = [Reasoning("think"), Text("answer"), ToolCall(0, "c", "f", "{}"), Finish("stop"), Usage(5, 3)]
+    deltas = [c["choices"][0]["delta"] for ev in events for c in enc.encode(ev)]
+    assert [d["reasoning_content"] for d in deltas] == ["think", None, None, None]
+    plain, thought = CompletionBuilder(_env()), CompletionBuilder(_env())
+    plain.add(Text("hi"))
+    thought.add(Reasoning("hm"))
+    assert plain.build()["choices"][0]["message"]["reasoning_content"] is None
+    assert thought.build()["choices"][0]["message"]["reasoning_content"] == "hm"

@@ -249,7 +249,7 @@ def test_images_only_in_user_messages() -> None:
 
 @pytest.mark.parametrize("name", list(ImageSettings.model_fields))
 def test_every_image_setting_is_in_the_readme(name: str) -> None:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
     assert f"images.{name}" in readme
     assert f"GLMSERVE_IMAGES__{name.upper()}" in readme or f"…__{name.upper()}" in readme
 
