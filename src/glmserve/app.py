@@ -12,22 +12,38 @@ from starlette.exceptions import HTTPException
 
 from glmserve.config.settings import Settings
 from glmserve.errors import EngineError, GlmError, InvalidRequest, NotFound
+from glmserve.frontends.messages import errors as anthropic
 from glmserve.http.access_log import AccessLogMiddleware
 from glmserve.http.request_id import RequestIdMiddleware
 from glmserve.http.responses import json_response
-from glmserve.http.routes import admin, chat, completions, embeddings, health, models, tokenizer
+from glmserve.http.routes import (
+    admin,
+    chat,
+    completions,
+    embeddings,
+    health,
+    messages,
+    models,
+    responses,
+    tokenizer,
+)
 from glmserve.http.routes import metrics as metrics_route
 from glmserve.metrics import Metrics
 from glmserve.services import Services, open_services
 
 log = logging.getLogger("glmserve")
 API_PREFIXES = ("/api/paas/v4", "/v1")
+MESSAGES_PREFIXES = ("", "/api/anthropic")
 
 
-def _error_response(request: Request, exc: GlmError) -> Response:
+def _error_response(request: Request, exc: GlmError, status: int | None = None) -> Response:
+    """The error in the envelope of the path's protocol (Anthropic's under its prefixes)."""
+    request_id = getattr(request.state, "request_id", "")
+    if anthropic.is_anthropic_path(request.url.path):
+        return anthropic.error_response(exc, request_id, status)
     headers = exc.headers()
-    headers["x-request-id"] = getattr(request.state, "request_id", "")
-    return json_response(exc.body(), exc.status, headers)
+    headers["x-request-id"] = request_id
+    return json_response(exc.body(), status or exc.status, headers)
 
 
 def create_app(settings: Settings, *, services: Services | None = None, **inject: Any) -> FastAPI:
@@ -55,9 +71,12 @@ def create_app(settings: Settings, *, services: Services | None = None, **inject
     for prefix in API_PREFIXES:
         app.include_router(chat.router, prefix=prefix)
         app.include_router(models.router, prefix=prefix)
+        app.include_router(responses.router, prefix=prefix)
         app.include_router(embeddings.router, prefix=prefix)
         app.include_router(tokenizer.router, prefix=prefix)
         app.include_router(completions.router, prefix=prefix)
+    for prefix in MESSAGES_PREFIXES:
+        app.include_router(messages.router, prefix=prefix)
     app.include_router(health.router)
     app.include_router(admin.router)
     app.include_router(metrics_route.router)
@@ -70,8 +89,7 @@ def create_app(settings: Settings, *, services: Services | None = None, **inject
     async def on_http_error(request: Request, exc: HTTPException) -> Response:
         if exc.status_code == 404:
             return _error_response(request, NotFound(f"no route for {request.method} {request.url.path}"))
-        err = InvalidRequest(str(exc.detail))
-        return json_response(err.body(), exc.status_code, {"x-request-id": request.state.request_id})
+        return _error_response(request, InvalidRequest(str(exc.detail)), exc.status_code)
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception) -> Response:

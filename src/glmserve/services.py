@@ -8,6 +8,8 @@ tier (``tests/service``) runs the whole app without a model.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import sys
 from collections.abc import AsyncIterator
@@ -22,12 +24,14 @@ from glmserve.accounting.key_admin import KeyAdmin
 from glmserve.caching.cache import ResponseCache, open_cache
 from glmserve.config.check import ConfigError
 from glmserve.config.settings import Settings
+from glmserve.frontends.responses.service import ResponsesService
 from glmserve.images.inputs import ImageLoader
 from glmserve.metrics import Metrics
 from glmserve.serving.model_router import ModelRouter, build_router
 from glmserve.serving.pipeline import Pipeline
 from glmserve.store.db import Store, open_store
 from glmserve.store.keys import KeyStore, load_or_create_master_key
+from glmserve.store.responses import ResponseStore
 
 log = logging.getLogger("glmserve")
 
@@ -42,6 +46,8 @@ class Services:
     metrics: Metrics
     admin: KeyAdmin
     cache: ResponseCache
+    signing_key: bytes  # seals what glmserve hands out to be sent back (thinking signatures)
+    responses: ResponsesService
 
 
 async def _first_key(keys: KeyStore, settings: Settings) -> None:
@@ -86,7 +92,8 @@ async def _build(
     if store is None:
         store = await open_store(settings.resolved_database_url)
         stack.push_async_callback(store.close)
-    keys = KeyStore(store, load_or_create_master_key(settings.data_dir, settings.master_key_file))
+    master = load_or_create_master_key(settings.data_dir, settings.master_key_file)
+    keys = KeyStore(store, master)
     await _first_key(keys, settings)
     if router is None:
         router = await build_router(settings)
@@ -98,15 +105,23 @@ async def _build(
     accounting = await open_accounting(settings, store, keys, router, metrics)
     stack.callback(metrics.watch, None)
     stack.push_async_callback(accounting.close)  # commits the usage rows still queued
+    pipeline = Pipeline(accounting.metering, cache)
+    responses = ResponsesService(
+        ResponseStore(store), pipeline, router, images, settings.usage.retention_days
+    )
+    responses.start()
+    stack.push_async_callback(responses.close)  # before accounting: cancelled jobs record their rows
     return Services(
         settings=settings,
         auth=Authenticator(keys, settings.api_key),
         router=router,
         images=images,
-        pipeline=Pipeline(accounting.metering, cache),
+        pipeline=pipeline,
         metrics=metrics,
         admin=accounting.admin,
         cache=cache,
+        signing_key=hmac.new(master, b"glmserve signatures", hashlib.sha256).digest(),
+        responses=responses,
     )
 
 
@@ -115,7 +130,9 @@ def services(request: Request) -> Services:
     return svc
 
 
-async def authenticate(request: Request) -> Principal:
-    principal = await services(request).auth.authenticate(request.headers.get("authorization"))
+async def authenticate(request: Request, credential: str | None = None) -> Principal:
+    """``credential``: what a front-end found (e.g. ``x-api-key``); default ``Authorization``."""
+    sent = credential if credential is not None else request.headers.get("authorization")
+    principal = await services(request).auth.authenticate(sent)
     request.state.key_id = principal.key_id  # for the access log; an id, not a secret
     return principal

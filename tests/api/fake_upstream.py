@@ -75,6 +75,8 @@ class ClientClosed(Exception):
 
 
 class FakeUpstream:
+    GENERATE_PATH = "/chat/completions"  # POSTs here behave as their model says (a subclass may differ)
+
     def __init__(self, host: str = "127.0.0.1", port: int = 0, chunks: int = 8):
         self.host = host
         self.port = port
@@ -120,7 +122,7 @@ class FakeUpstream:
 
     def requests_for(self, model: str) -> list[Record]:
         with self._lock:
-            return [r for r in self.records if r.path.endswith("/chat/completions") and r.model == model]
+            return [r for r in self.records if r.path.endswith(self.GENERATE_PATH) and r.model == model]
 
     @property
     def busy(self) -> int:
@@ -217,7 +219,7 @@ class FakeUpstream:
         length = int(headers.get("content-length", "0"))
         raw = await reader.readexactly(length) if length else b""
         body = orjson.loads(raw) if raw else {}
-        if path.endswith("/chat/completions") and method == "POST":
+        if path.split("?")[0].endswith(self.GENERATE_PATH) and method == "POST":
             behaviour = self._behaviour(str(body.get("model", "")))
         else:
             behaviour = "models"

@@ -1,8 +1,9 @@
 """The model table's deployments: what serves a public model name, and how failures are handled.
 
 A deployment is either the embedded llama.cpp engine (a GGUF) or an upstream HTTP server that
-speaks the OpenAI chat API. Upstream addresses come only from here, never from a request; keys
-come from the environment variable that ``api_key_env`` names, never from the file itself.
+speaks the OpenAI chat API (kind ``anthropic``: Anthropic's Messages API). Upstream addresses
+come only from here, never from a request; keys come from the environment variable that
+``api_key_env`` names, never from the file itself.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from glmserve.config.strict import Section
 from glmserve.engines.llamacpp.models import PACKAGED
 from glmserve.engines.llamacpp.packaged_embeddings import CATALOG
 
-Kind = Literal["openai", "zhipu", "vllm", "sglang", "llamacpp", "ollama", "embedded"]
-UPSTREAM_KINDS: tuple[str, ...] = ("openai", "zhipu", "vllm", "sglang", "llamacpp", "ollama")
+Kind = Literal["openai", "zhipu", "vllm", "sglang", "llamacpp", "ollama", "anthropic", "embedded"]
+UPSTREAM_KINDS: tuple[str, ...] = ("openai", "zhipu", "vllm", "sglang", "llamacpp", "ollama", "anthropic")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -62,7 +63,10 @@ class Deployment(Section):
     priority: int = Field(0, ge=0, description="0 is tried first; higher numbers are fallbacks")
     timeouts: Timeouts = Field(default_factory=Timeouts)
     max_concurrency: int | None = Field(None, ge=1, description="requests in flight at most")
-    auth: Literal["key", "jwt"] = Field("key", description="zhipu: send the key, or a JWT signed with it")
+    auth: Literal["key", "jwt", "bearer"] = Field(
+        "key",
+        description="zhipu: the key, or a JWT signed with it (jwt); anthropic: as x-api-key, or bearer",
+    )
     health_path: str = Field("models", description="GET path (relative to base_url) for active checks")
     health_interval_s: float = Field(15.0, ge=0, description="active health checks; 0 disables them")
 

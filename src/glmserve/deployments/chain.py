@@ -34,6 +34,7 @@ from glmserve.deployments.balancer import select
 from glmserve.deployments.budget import RetryBudget, backoff
 from glmserve.deployments.member import Member
 from glmserve.engines.base import CompletionJob, EmbeddingJob, Event, Finish, Generation, RerankJob, Usage
+from glmserve.engines.counting import count_prompt_tokens, estimate_prompt_tokens
 from glmserve.errors import (
     GlmError,
     InvalidRequest,
@@ -215,6 +216,20 @@ class DeploymentChain:
         opens = [m.breaker.open_until - now for m in self.members if not m.breaker.available(now)]
         after = max(1, math.ceil(min(opens))) if opens else 1
         return Unavailable(f"no deployment of model '{self.name}' is available right now", retry_after=after)
+
+    async def count_prompt_tokens(self, generation: Generation) -> int:
+        """The first deployment (by priority) that can count; the estimate if none can."""
+        now = self._clock()
+        for tier in self._tiers:
+            for member in tier:
+                if not member.breaker.available(now):
+                    continue
+                try:
+                    return await count_prompt_tokens(member.engine, generation)
+                except GlmError as exc:
+                    if not _counts_against(exc):
+                        raise
+        return estimate_prompt_tokens(generation)
 
     def status(self) -> list[dict[str, Any]]:
         now = self._clock()

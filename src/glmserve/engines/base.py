@@ -22,7 +22,10 @@ class Text:
 
 @dataclass(frozen=True, slots=True)
 class Reasoning:
+    """``signature``: an upstream's opaque seal of the reasoning so far (Anthropic ``signature_delta``)."""
+
     delta: str
+    signature: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +38,10 @@ class ToolCall:
 
 @dataclass(frozen=True, slots=True)
 class Finish:
+    """``stop_sequence``: which of the request's stop strings ended it, where the engine knows."""
+
     reason: str
+    stop_sequence: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +123,14 @@ class Generation:
     ``tools`` maps function names to their OpenAI tool objects; ``tool_choice`` is ``"auto"``,
     ``"required"`` or a function name (``"none"`` arrives as no tools at all).
     ``json_schema`` / ``json_object`` constrain the answer. ``thinking`` is the client's
-    ``thinking.type`` (``"enabled"``/``"disabled"``/``None``), passed on to upstreams.
+    ``thinking.type`` (``"enabled"``/``"disabled"``/``None``), passed on to upstreams;
+    ``reasoning_budget`` bounds its reasoning tokens (None: the engine's default). ``headers``:
+    client headers passed unchanged to an upstream of the client's own protocol
+    (``anthropic-version``, ``anthropic-beta``).
+
+    Assistant messages may carry ``reasoning_content`` (their reasoning, sent back) and
+    ``thinking_blocks`` (Anthropic thinking / redacted_thinking blocks with their signatures);
+    engines that cannot take them leave them out.
     """
 
     messages: list[dict[str, Any]]
@@ -127,6 +140,8 @@ class Generation:
     json_schema: dict[str, Any] | None = None
     json_object: bool = False
     thinking: str | None = None
+    reasoning_budget: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -160,7 +175,8 @@ class Engine(Protocol):
     """One backend. ``stream`` yields events and ends after ``Finish`` and ``Usage``.
 
     Errors before the first event are raised as ``GlmError``; closing the iterator early
-    (``aclose``) must stop the generation promptly.
+    (``aclose``) must stop the generation promptly. An engine may also offer
+    ``async count_prompt_tokens(generation) -> int`` (see ``engines.counting``).
     """
 
     name: str

@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from glmserve.engines.base import Engine, Event, Finish, Generation, Reasoning, Text, Usage
+from glmserve.engines.counting import count_prompt_tokens
 
 HINT = (
     "Before you answer, think the problem through step by step inside <think></think>; "
@@ -29,17 +30,25 @@ def with_hint(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"role": "system", "content": HINT}, *messages]
 
 
-def reasoning_budget(max_tokens: int | None) -> int:
+def reasoning_budget(max_tokens: int | None, asked: int | None = None) -> int:
+    """The client's budget (Anthropic ``budget_tokens``) within ``max_tokens``, else the default."""
+    if asked is not None:
+        return max(1, asked if max_tokens is None else min(asked, max_tokens))
     return DEFAULT_BUDGET if max_tokens is None else max(1, min(DEFAULT_BUDGET, max_tokens // 2))
+
+
+def thinking_phase(gen: Generation) -> Generation:
+    """The first generation: the reasoning after a ``<think>`` prefill (its prompt is the request's)."""
+    budget = reasoning_budget(gen.sampling.max_tokens, gen.reasoning_budget)
+    return Generation(
+        messages=[*with_hint(gen.messages), {"role": "assistant", "content": "<think>\n"}],
+        sampling=replace(gen.sampling, max_tokens=budget, stop=["</think>"]),
+    )
 
 
 async def think_then_answer(engine: Engine, gen: Generation) -> AsyncIterator[Event]:
     messages = with_hint(gen.messages)
-    budget = reasoning_budget(gen.sampling.max_tokens)
-    think = Generation(
-        messages=[*messages, {"role": "assistant", "content": "<think>\n"}],
-        sampling=replace(gen.sampling, max_tokens=budget, stop=["</think>"]),
-    )
+    think = thinking_phase(gen)
     parts: list[str] = []
     first: Usage | None = None
     events = engine.stream(think)
@@ -93,6 +102,12 @@ class EmulatedThinking:
         if generation.thinking == "enabled":
             return think_then_answer(self.inner, generation)
         return self.inner.stream(generation)
+
+    async def count_prompt_tokens(self, generation: Generation) -> int:
+        """What ``usage.prompt_tokens`` will say: with thinking, the reasoning phase's prompt."""
+        if generation.thinking == "enabled":
+            generation = thinking_phase(generation)
+        return await count_prompt_tokens(self.inner, generation)
 
     def __getattr__(self, name: str) -> Any:
         # The other capabilities (legacy completions, tokenization) involve no thinking.

@@ -157,6 +157,25 @@ MIGRATIONS: tuple[Migration, ...] = (
         "m006_protocol",
         ("ALTER TABLE usage_events ADD COLUMN protocol TEXT NOT NULL DEFAULT 'chat'",),
     ),
+    Migration(
+        "m007_responses",
+        (
+            """
+            CREATE TABLE responses (
+                id TEXT PRIMARY KEY,
+                key_id TEXT NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL,
+                status TEXT NOT NULL,
+                model TEXT NOT NULL,
+                previous_response_id TEXT NULL,
+                background INTEGER NOT NULL,
+                input_items TEXT NOT NULL,
+                body TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX responses_time ON responses (created_at)",
+        ),
+    ),
 )
 
 _PG_LOCK_KEY = 0x676C6D73  # "glms": the advisory lock that serializes migrators

@@ -1,10 +1,11 @@
 """llama.cpp's own tokenizer routes of an in-process ``xllamacpp.Server``, reached over loopback.
 
 xllamacpp's Python API offers chat completions, completions, embeddings and rerank, but not
-``/tokenize``, ``/detokenize`` or ``/apply-template``; the same server answers those over HTTP
-when given a port. ``Loopback.attach`` gives it one on 127.0.0.1 with a random API key made for
-this process (never logged, never leaving it), so token ids and chat-template renderings come
-from llama.cpp itself, from the model already loaded, without running the model.
+``/tokenize``, ``/detokenize`` or ``/apply-template``; the same server answers those over HTTP on
+a loopback port it picks. ``Loopback.attach`` keeps that listener on 127.0.0.1 and puts it behind
+a random API key made for this process (never logged, never leaving it): without one, anyone on
+the host could use the model past glmserve's keys and limits. Token ids and chat-template
+renderings so come from llama.cpp itself, from the model already loaded, without running it.
 """
 
 from __future__ import annotations
@@ -69,8 +70,14 @@ class Loopback:
 
     async def apply_template(self, body: dict[str, Any]) -> str:
         """The prompt llama.cpp renders for a chat completions body (messages, tools…)."""
+        body = {k: v for k, v in body.items() if k not in ("stream", "stream_options", "verbose")}
         return str((await self.post("/apply-template", body))["prompt"])
 
     async def close(self) -> None:
         if self._client is not None:
             await self._client.aclose()
+
+
+def _message(payload: dict[str, Any]) -> str:
+    error = payload.get("error")
+    return str(error.get("message")) if isinstance(error, dict) else "no message"

@@ -39,19 +39,27 @@ def _forced_tool_messages(gen: Generation) -> list[dict[str, Any]]:
     # llama.cpp refuses a grammar beside ``tools``, so the functions are described in the prompt.
     described = "\n".join(json.dumps(t["function"], ensure_ascii=False) for t in gen.tools)
     hint = FORCED_TOOL_PROMPT.format(tools=described)
-    messages = gen.messages
+    messages = engine_messages(gen.messages)
     if messages and messages[0]["role"] == "system":
         return [{**messages[0], "content": f"{messages[0]['content']}\n\n{hint}"}, *messages[1:]]
     return [{"role": "system", "content": hint}, *messages]
 
 
+def engine_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Without Anthropic thinking blocks (llama.cpp takes the reasoning as ``reasoning_content``)."""
+    return [{k: v for k, v in m.items() if k != "thinking_blocks"} for m in messages]
+
+
 def to_request(gen: Generation) -> dict[str, Any]:
-    """The body for ``Server.handle_chat_completions``; always streamed, always with usage."""
+    """The body for ``Server.handle_chat_completions``; always streamed, always with usage.
+
+    With stop strings, ``verbose`` makes the last chunk say which one matched (``__verbose``).
+    """
     import xllamacpp
 
     s = gen.sampling
     body: dict[str, Any] = {
-        "messages": gen.messages,
+        "messages": engine_messages(gen.messages),
         "stream": True,
         "stream_options": {"include_usage": True},
         "temperature": s.temperature,
@@ -62,11 +70,13 @@ def to_request(gen: Generation) -> dict[str, Any]:
         "seed": s.seed,
         "presence_penalty": s.presence_penalty,
         "frequency_penalty": s.frequency_penalty,
+        "top_k": s.top_k,
     }
     body.update({k: v for k, v in optional.items() if v is not None})
     body.update(engine_fields(s))
     if s.stop:
         body["stop"] = s.stop
+        body["verbose"] = True
     if gen.tools and gen.tool_choice == "auto":
         body["tools"] = gen.tools
         body["tool_choice"] = "auto"
@@ -102,7 +112,7 @@ def to_events(chunk: dict[str, Any]) -> list[Event]:
                 ToolCall(call.get("index", 0), call.get("id"), fn.get("name"), fn.get("arguments") or "")
             )
         if reason := choice.get("finish_reason"):
-            events.append(Finish(reason))
+            events.append(Finish(reason, _stopping_word(chunk)))
     if usage := chunk.get("usage"):
         details = usage.get("prompt_tokens_details") or {}
         events.append(
@@ -113,6 +123,14 @@ def to_events(chunk: dict[str, Any]) -> list[Event]:
             )
         )
     return events
+
+
+def _stopping_word(chunk: dict[str, Any]) -> str | None:
+    verbose = chunk.get("__verbose")
+    if isinstance(verbose, dict) and verbose.get("stop_type") == "word":
+        word = verbose.get("stopping_word")
+        return word if isinstance(word, str) and word else None
+    return None
 
 
 def to_error(error: dict[str, Any]) -> GlmError:

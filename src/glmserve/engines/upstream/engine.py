@@ -1,7 +1,10 @@
-"""An OpenAI-compatible HTTP upstream (vLLM, SGLang, llama-server, Ollama, Zhipu, OpenAI) as an Engine.
+"""An HTTP upstream as an Engine: OpenAI-compatible (vLLM, SGLang, llama-server, Ollama, Zhipu,
+OpenAI) or Anthropic-compatible (``anthropic``: Anthropic, Zhipu's ``/api/anthropic``); what the
+two protocols differ in is in ``dialects``.
 
 One pooled keep-alive ``aiohttp`` session per upstream (measured against httpx on this path:
-``bench/upstream_clients.py``). Each generation is one streamed ``POST .../chat/completions``:
+``bench/upstream_clients.py``). Each generation is one streamed ``POST`` (``.../chat/completions``
+or ``.../v1/messages``):
 
 - timeouts: ``connect``; ``first_byte``, from sending the request to the first event; and
   ``between_chunks`` once events flow. Time the consumer spends elsewhere is not counted;
@@ -12,8 +15,8 @@ One pooled keep-alive ``aiohttp`` session per upstream (measured against httpx o
   so it also happens while the task is being cancelled.
 
 A response that is not an event stream is read whole: an error (Zhipu answers errors with HTTP
-200) or a whole completion. Embeddings and rerank are one JSON ``POST`` each (``post_json``),
-with the same timeouts and error translation.
+200) or a whole completion. Embeddings and rerank are one JSON ``POST`` each (``post_json``,
+``tasks.py``) with the same deadline and error translation.
 """
 
 from __future__ import annotations
@@ -28,10 +31,11 @@ import orjson
 
 from glmserve.config.deployments import Deployment
 from glmserve.engines.base import EmbeddingJob, Event, Generation, RerankJob
+from glmserve.engines.counting import estimate_prompt_tokens
+from glmserve.engines.upstream import anthropic_request, tasks
 from glmserve.engines.upstream import errors as upstream_errors
-from glmserve.engines.upstream import tasks
-from glmserve.engines.upstream.events import ChunkMapper, completion_events
-from glmserve.engines.upstream.request import credential, request_body
+from glmserve.engines.upstream.dialects import AnthropicDialect, Stream, dialect_for
+from glmserve.engines.upstream.request import credential
 from glmserve.engines.upstream.sse import SseDecoder, SseTooLarge
 from glmserve.errors import GlmError, UpstreamError, UpstreamTimeout
 
@@ -49,9 +53,13 @@ class UpstreamEngine:
         self.kind = deployment.kind
         self.model = model
         root = deployment.base_url.rstrip("/")
+        self._dialect = dialect_for(deployment.kind, deployment.auth)
         self._root = root
-        self._url = f"{root}/chat/completions"
-        self._health_url = f"{root}/{deployment.health_path.lstrip('/')}" if deployment.health_path else None
+        self._url = f"{root}/{self._dialect.path}"
+        health = deployment.health_path
+        if health == "models":  # the default: the protocol's own list of models
+            health = self._dialect.default_health_path
+        self._health_url = f"{root}/{health.lstrip('/')}" if health else None
         self._timeouts = deployment.timeouts
         self._pool_size = deployment.max_concurrency or 256
         self._credential: Callable[[], str | None] = credential(deployment.kind, key, deployment.auth)
@@ -69,20 +77,19 @@ class UpstreamEngine:
             )
         return self._session
 
-    def _headers(self, accept: str) -> dict[str, str]:
+    def _headers(self, accept: str, gen: Generation | None = None) -> dict[str, str]:
         headers = {"content-type": "application/json", "accept": accept, "user-agent": USER_AGENT}
-        if token := self._credential():
-            headers["authorization"] = f"Bearer {token}"
+        headers.update(self._dialect.headers(gen, self._credential()))
         return headers
 
     async def stream(self, generation: Generation) -> AsyncIterator[Event]:
-        body = orjson.dumps(request_body(generation, self.kind, self.model))
+        body = orjson.dumps(self._dialect.body(generation, self.model))
         loop = asyncio.get_running_loop()
         first_deadline = loop.time() + self._timeouts.connect + self._timeouts.first_byte
         response: aiohttp.ClientResponse | None = None
         self.in_flight += 1
         try:
-            response = await self._send(body, first_deadline)
+            response = await self._send(body, first_deadline, generation)
             if response.status != 200:
                 raise await self._error(response)
             if "text/event-stream" not in response.headers.get("content-type", ""):
@@ -100,6 +107,14 @@ class UpstreamEngine:
             if response is not None:
                 response.close()  # a no-op once released to the pool; else drops the connection
 
+    async def _send(self, body: bytes, deadline: float, gen: Generation) -> aiohttp.ClientResponse:
+        headers = self._headers("text/event-stream", gen)
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await self._client().post(self._url, data=body, headers=headers, allow_redirects=False)
+        except TimeoutError:
+            raise UpstreamTimeout(self._silence(started=False)) from None
+
     async def embed(self, job: EmbeddingJob) -> AsyncIterator[Event]:
         payload = await self.post_json("embeddings", tasks.embedding_body(job, self.model))
         for event in tasks.embedding_events(payload, self.name, len(job.inputs)):
@@ -111,26 +126,48 @@ class UpstreamEngine:
             yield event
 
     async def post_json(self, path: str, payload: dict[str, Any]) -> Any:
-        """``POST {base_url}/{path}``, its JSON answer; every failure is a ``GlmError``."""
+        """``POST {base_url}/{path}`` and its JSON answer (embeddings, rerank); failures are ``GlmError``s."""
         deadline = asyncio.get_running_loop().time() + self._timeouts.connect + self._timeouts.first_byte
         response: aiohttp.ClientResponse | None = None
         self.in_flight += 1
         try:
-            url = f"{self._root}/{path}"
-            response = await self._send(orjson.dumps(payload), deadline, url, "application/json")
-            if response.status != 200:
-                raise await self._error(response)
-            return await self._json(response, deadline)
+            async with asyncio.timeout_at(deadline):
+                response = await self._client().post(
+                    f"{self._root}/{path}", data=orjson.dumps(payload),
+                    headers=self._headers("application/json"), allow_redirects=False,
+                )  # fmt: skip
+                if response.status != 200:
+                    raise await self._error(response)
+                raw = await _read_body(response, MAX_JSON_BODY)
+        except TimeoutError:
+            raise UpstreamTimeout(
+                f"deployment {self.name} did not answer within its first_byte timeout"
+            ) from None
         except (aiohttp.ClientError, OSError) as exc:
-            if isinstance(exc, TimeoutError):
-                raise UpstreamTimeout(f"deployment {self.name}: connect timed out") from None
             raise UpstreamError(f"deployment {self.name}: {_describe(exc)}") from None
         finally:
             self.in_flight -= 1
             if response is not None:
                 response.close()
+        try:
+            answer = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise UpstreamError(f"deployment {self.name} answered with invalid JSON") from None
+        if (error := upstream_errors.error_in(answer)) is not None:  # Zhipu answers errors with HTTP 200
+            raise upstream_errors.from_error(error, 200, self.name)
+        return answer
 
-    async def _json(self, response: aiohttp.ClientResponse, deadline: float) -> Any:
+    async def _error(self, response: aiohttp.ClientResponse) -> GlmError:
+        try:
+            async with asyncio.timeout(self._timeouts.between_chunks):
+                raw = await _read_body(response, MAX_ERROR_BODY, truncate=True)
+        except TimeoutError:
+            raw = b""
+        error = self._dialect.error(response.status, raw, response.headers, self.name)
+        log.warning("deployment %s answered HTTP %s: %s", self.name, response.status, error.message)
+        return error
+
+    async def _whole(self, response: aiohttp.ClientResponse, deadline: float) -> list[Event]:
         try:
             async with asyncio.timeout_at(deadline):
                 raw = await _read_body(response, MAX_JSON_BODY)
@@ -140,41 +177,14 @@ class UpstreamEngine:
             payload = orjson.loads(raw)
         except orjson.JSONDecodeError:
             raise UpstreamError(f"deployment {self.name} answered with invalid JSON") from None
-        if (error := upstream_errors.error_in(payload)) is not None:
-            raise upstream_errors.from_error(error, 200, self.name)
-        return payload
-
-    async def _send(
-        self, body: bytes, deadline: float, url: str | None = None, accept: str = "text/event-stream"
-    ) -> aiohttp.ClientResponse:
         try:
-            async with asyncio.timeout_at(deadline):
-                return await self._client().post(
-                    url or self._url, data=body, headers=self._headers(accept), allow_redirects=False
-                )
-        except TimeoutError:
-            raise UpstreamTimeout(self._silence(started=False)) from None
-
-    async def _error(self, response: aiohttp.ClientResponse) -> GlmError:
-        try:
-            async with asyncio.timeout(self._timeouts.between_chunks):
-                raw = await _read_body(response, MAX_ERROR_BODY, truncate=True)
-        except TimeoutError:
-            raw = b""
-        error = upstream_errors.from_response(response.status, raw, response.headers, self.name)
-        log.warning("deployment %s answered HTTP %s: %s", self.name, response.status, error.message)
-        return error
-
-    async def _whole(self, response: aiohttp.ClientResponse, deadline: float) -> list[Event]:
-        payload = await self._json(response, deadline)
-        try:
-            return completion_events(payload)
+            return self._dialect.whole(payload, self.name)
         except (ValueError, AttributeError):
             raise UpstreamError(f"deployment {self.name} answered with no completion") from None
 
     async def _events(self, response: aiohttp.ClientResponse, deadline: float) -> AsyncIterator[Event]:
         loop = asyncio.get_running_loop()
-        decoder, mapper = SseDecoder(), ChunkMapper()
+        decoder, mapper = SseDecoder(), self._dialect.stream(self.name)
         content = response.content
         started = done = False
         while not done:
@@ -208,25 +218,24 @@ class UpstreamEngine:
             return f"deployment {self.name} went silent for {self._between:g}s mid-stream"
         return f"deployment {self.name} sent no event within its first_byte timeout"
 
-    def _decode(
-        self, decoder: SseDecoder, mapper: ChunkMapper, block: bytes
-    ) -> list[Event | GlmError | None]:
-        """Events of one block, then the error that ended it, if any; ``None`` marks ``[DONE]``.
+    def _decode(self, decoder: SseDecoder, mapper: Stream, block: bytes) -> list[Event | GlmError | None]:
+        """Events of one block, then the error that ended it, if any; ``None`` marks the end
+        (``[DONE]``, ``message_stop``).
 
         Events before an error in the same block still count as delivered before it.
         """
         out: list[Event | GlmError | None] = []
         try:
             for sse in decoder.feed(block):
-                if sse.data == b"[DONE]":
+                try:
+                    events = mapper.feed(sse)
+                except GlmError as exc:
+                    out.append(exc)
+                    return out
+                if events is None:
                     out.append(None)
                     return out
-                payload = orjson.loads(sse.data)
-                error = upstream_errors.error_in(payload)
-                if error is not None or sse.event == "error":
-                    out.append(upstream_errors.from_error(error or {}, 200, self.name))
-                    return out
-                out += mapper.chunk(payload)
+                out += events
         except (orjson.JSONDecodeError, SseTooLarge, ValueError) as exc:
             out.append(UpstreamError(f"deployment {self.name} sent a malformed event: {exc}"))
         return out
@@ -257,6 +266,29 @@ class UpstreamEngine:
                     return response.status < 300
         except (TimeoutError, aiohttp.ClientError, OSError):
             return False
+
+    async def count_prompt_tokens(self, generation: Generation) -> int:
+        """An ``anthropic`` upstream's own ``count_tokens``; the estimate where it has none."""
+        if not isinstance(self._dialect, AnthropicDialect):
+            return estimate_prompt_tokens(generation)
+        body = orjson.dumps(anthropic_request.prompt_body(generation, self.model))
+        url = f"{self._root}/{self._dialect.count_path}"
+        try:
+            async with asyncio.timeout(self._timeouts.connect + self._timeouts.first_byte):
+                async with self._client().post(
+                    url,
+                    data=body,
+                    headers=self._headers("application/json", generation),
+                    allow_redirects=False,
+                ) as response:
+                    payload = orjson.loads(await response.read()) if response.status == 200 else None
+        except (TimeoutError, aiohttp.ClientError, OSError, orjson.JSONDecodeError):
+            payload = None
+        tokens = payload.get("input_tokens") if isinstance(payload, dict) else None
+        if isinstance(tokens, int) and not isinstance(tokens, bool):
+            return tokens
+        log.info("deployment %s cannot count tokens; estimated", self.name)
+        return estimate_prompt_tokens(generation)
 
     async def close(self) -> None:
         if self._session is not None:

@@ -10,7 +10,11 @@ upstream's own defaults apply. Per kind:
   ``do_sample: false``, as the Zhipu SDKs do; ``tool_choice`` only ``auto`` (a named choice
   sends only that function); ``json_schema`` becomes ``json_object``;
 - ``vllm`` / ``sglang`` / ``llamacpp``: thinking through ``chat_template_kwargs.enable_thinking``;
-- ``ollama``: thinking off through ``reasoning_effort: "none"``.
+- ``ollama``: thinking off through ``reasoning_effort: "none"``;
+- ``top_k`` only to ``vllm`` / ``sglang`` / ``llamacpp`` / ``ollama`` (OpenAI and Zhipu have none);
+- the reasoning of assistant turns sent back (``reasoning_content``, which DeepSeek-style thinking
+  upstreams require on tool-call turns) to every kind but ``openai``; Anthropic thinking blocks
+  to none (they are for ``anthropic`` deployments, ``anthropic_request``).
 
 The upstream key comes from configuration; the client's own credentials never reach here.
 """
@@ -26,6 +30,7 @@ import jwt
 from glmserve.engines.base import Generation
 from glmserve.engines.generation_defaults import upstream_fields
 
+TOP_K_KINDS = frozenset({"vllm", "sglang", "llamacpp", "ollama"})
 JWT_LIFETIME_MS = 210_000  # what zhipuai 2.1 signs
 JWT_REUSE_S = 180.0
 
@@ -40,6 +45,8 @@ def _sampling(gen: Generation, kind: str, body: dict[str, Any]) -> None:
         body["max_completion_tokens" if kind == "openai" else "max_tokens"] = s.max_tokens
     optional = {"seed": s.seed, "presence_penalty": s.presence_penalty}
     optional["frequency_penalty"] = s.frequency_penalty
+    if kind in TOP_K_KINDS:
+        optional["top_k"] = s.top_k
     body.update({k: v for k, v in optional.items() if v is not None})
     body.update(upstream_fields(s, kind))
     if s.stop:
@@ -93,8 +100,13 @@ def _zhipu_ranges(body: dict[str, Any]) -> None:
         body["top_p"] = min(0.99, max(0.01, top_p))
 
 
+def _messages(gen: Generation, kind: str) -> list[dict[str, Any]]:
+    internal = {"thinking_blocks", "reasoning_content"} if kind == "openai" else {"thinking_blocks"}
+    return [{k: v for k, v in m.items() if k not in internal} for m in gen.messages]
+
+
 def request_body(gen: Generation, kind: str, model: str) -> dict[str, Any]:
-    body: dict[str, Any] = {"model": model, "messages": gen.messages, "stream": True}
+    body: dict[str, Any] = {"model": model, "messages": _messages(gen, kind), "stream": True}
     if kind != "zhipu":
         body["stream_options"] = {"include_usage": True}
     _sampling(gen, kind, body)

@@ -76,7 +76,7 @@ class CompletionBuilder:
         env = self.envelope
         message: dict[str, Any] = {"role": "assistant", "content": "".join(self.content), "refusal": None}
         # Always present (null without reasoning): SDK types have the attribute only when sent.
-        message["reasoning_content"] = "".join(self.reasoning) if self.reasoning else None
+        message["reasoning_content"] = "".join(self.reasoning) or None
         if self.tool_calls:
             message["tool_calls"] = [self.tool_calls[i] for i in sorted(self.tool_calls)]
         return {
@@ -134,7 +134,7 @@ class ChunkEncoder:
         match ev:
             case Text(delta):
                 return [self._chunk([self._delta({"content": delta})])]
-            case Reasoning(delta):
+            case Reasoning(delta) if delta:  # a signature alone has no place in chat completions
                 return [self._chunk([self._delta({"reasoning_content": delta})])]
             case ToolCall(index, call_id, name, args):
                 call: dict[str, Any] = {"index": index, "function": {"arguments": args}}

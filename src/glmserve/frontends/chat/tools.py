@@ -21,6 +21,7 @@ class FunctionDef(_In):
     name: str = Field(pattern=FUNCTION_NAME)
     description: str | None = None
     parameters: dict[str, Any] | None = None
+    strict: bool | None = None  # passed on to upstreams as sent
 
 
 class ToolDef(_In):
