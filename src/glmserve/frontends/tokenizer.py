@@ -5,7 +5,8 @@ chat request with those messages and tools is charged: the request goes through 
 front-end's own checks into a ``Generation``, and the embedded engine renders it with the
 model's chat template and tokenizes it (llama.cpp's ``/apply-template`` and ``/tokenize``),
 without running the model (``engines.counting``: a deployment chain asks its deployments; an
-OpenAI-compatible upstream has no counter, so its count is an estimate). ``/tokenize`` takes text (``prompt``, or llama.cpp's ``content``)
+OpenAI-compatible upstream has no counter, so its count is an estimate). ``/tokenize`` takes
+text (``prompt``, or llama.cpp's ``content``)
 or chat ``messages``; ``/detokenize`` takes ``tokens``. Both answer in both peers' field names.
 
 These are lookups, not generations: they need a key that may use the model, and spend no RPM,
