@@ -91,3 +91,14 @@ def test_rerank_and_complete_go_to_their_capability() -> None:
     job = CompletionJob(["p"], Sampling(temperature=1.0, top_p=1.0))
     completed = asyncio.run(collect(served.complete(job)))
     assert completed == [CompletionText(0, "x", "stop"), Usage(2, 1, served_by="a")]
+
+
+def test_an_upstream_deployment_refuses_legacy_completions_as_a_400() -> None:
+    from glmserve.config.deployments import Deployment
+    from glmserve.engines.upstream.engine import UpstreamEngine
+    from glmserve.errors import InvalidRequest
+
+    upstream = UpstreamEngine("m#0", Deployment(kind="vllm", base_url="http://127.0.0.1:9/v1"), "m", None)
+    job = CompletionJob(["p"], Sampling(temperature=1.0, top_p=1.0))
+    with pytest.raises(InvalidRequest, match="not served by upstream"):
+        asyncio.run(collect(chain(upstream).complete(job)))  # type: ignore[arg-type]

@@ -30,14 +30,14 @@ import aiohttp
 import orjson
 
 from glmserve.config.deployments import Deployment
-from glmserve.engines.base import EmbeddingJob, Event, Generation, RerankJob
+from glmserve.engines.base import CompletionJob, EmbeddingJob, Event, Generation, RerankJob
 from glmserve.engines.counting import estimate_prompt_tokens
 from glmserve.engines.upstream import anthropic_request, tasks
 from glmserve.engines.upstream import errors as upstream_errors
 from glmserve.engines.upstream.dialects import AnthropicDialect, Stream, dialect_for
 from glmserve.engines.upstream.request import credential
 from glmserve.engines.upstream.sse import SseDecoder, SseTooLarge
-from glmserve.errors import GlmError, UpstreamError, UpstreamTimeout
+from glmserve.errors import GlmError, InvalidRequest, UpstreamError, UpstreamTimeout
 
 log = logging.getLogger("glmserve.upstream")
 MAX_JSON_BODY = 32 * 1024 * 1024
@@ -124,6 +124,12 @@ class UpstreamEngine:
         payload = await self.post_json("rerank", tasks.rerank_body(job, self.model))
         for event in tasks.rerank_events(payload, self.name, len(job.documents)):
             yield event
+
+    async def complete(self, job: CompletionJob) -> AsyncIterator[Event]:
+        """Legacy completions are served by embedded models only: the request's fault, not retried."""
+        raise InvalidRequest(f"legacy completions are not served by upstream deployments ({self.kind})",
+                             param="model")  # fmt: skip
+        yield  # an async generator, like every capability
 
     async def post_json(self, path: str, payload: dict[str, Any]) -> Any:
         """``POST {base_url}/{path}`` and its JSON answer (embeddings, rerank); failures are ``GlmError``s."""
