@@ -10,16 +10,19 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from starlette.exceptions import HTTPException
 
+from glmserve.accounting.metering import ADMITTED, Refusal
 from glmserve.config.settings import Settings
-from glmserve.errors import EngineError, GlmError, InvalidRequest, NotFound
+from glmserve.errors import EngineError, GlmError, InvalidRequest, NotFound, Unavailable
 from glmserve.frontends.messages import errors as anthropic
 from glmserve.http.access_log import AccessLogMiddleware
+from glmserve.http.liveness import LivenessMiddleware
 from glmserve.http.request_id import RequestIdMiddleware
 from glmserve.http.responses import json_response
 from glmserve.http.routes import (
     admin,
     chat,
     completions,
+    console,
     embeddings,
     health,
     messages,
@@ -30,10 +33,41 @@ from glmserve.http.routes import (
 from glmserve.http.routes import metrics as metrics_route
 from glmserve.metrics import Metrics
 from glmserve.services import Services, open_services
+from glmserve.store.db import unreachable
 
 log = logging.getLogger("glmserve")
 API_PREFIXES = ("/api/paas/v4", "/v1")
 MESSAGES_PREFIXES = ("", "/api/anthropic")
+PROTOCOLS = {
+    "chat": "chat", "messages": "messages", "responses": "responses", "embeddings": "embeddings",
+    "rerank": "rerank", "completions": "completions", "tokenizer": "tokenizer",
+}  # fmt: skip
+
+
+def _protocol(path: str) -> str | None:
+    """The front-end a path belongs to (None: not an API route, e.g. /admin, /health)."""
+    for prefix in (*API_PREFIXES, "/api/anthropic", ""):
+        if path.startswith(prefix + "/"):
+            rest = path[len(prefix) + 1 :]
+            head = rest.split("/", 1)[0]
+            if head in PROTOCOLS:
+                return PROTOCOLS[head]
+    return None
+
+
+async def _record_refusal(request: Request, exc: GlmError) -> None:
+    """A request refused after authentication but before admission still gets its usage row."""
+    key_id, protocol = getattr(request.state, "key_id", None), _protocol(request.url.path)
+    if key_id is None or protocol is None or ADMITTED.get():
+        return
+    services: Services | None = getattr(request.app.state, "services", None)
+    if services is None:
+        return
+    refusal = Refusal(
+        key_id, str(getattr(request.state, "model", None) or "-"), getattr(request.state, "request_id", ""),
+        protocol, exc.status, exc.code,
+    )  # fmt: skip
+    await services.pipeline.metering.refused(refusal)
 
 
 def _error_response(request: Request, exc: GlmError, status: int | None = None) -> Response:
@@ -68,21 +102,24 @@ def create_app(settings: Settings, *, services: Services | None = None, **inject
         app.state.services = services
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(AccessLogMiddleware, metrics=metrics, enabled=settings.access_log)
+    app.add_middleware(LivenessMiddleware)  # outermost: /livez never waits behind another layer
     for prefix in API_PREFIXES:
         app.include_router(chat.router, prefix=prefix)
         app.include_router(models.router, prefix=prefix)
-        app.include_router(responses.router, prefix=prefix)
         app.include_router(embeddings.router, prefix=prefix)
         app.include_router(tokenizer.router, prefix=prefix)
         app.include_router(completions.router, prefix=prefix)
+        app.include_router(responses.router, prefix=prefix)
     for prefix in MESSAGES_PREFIXES:
         app.include_router(messages.router, prefix=prefix)
     app.include_router(health.router)
     app.include_router(admin.router)
     app.include_router(metrics_route.router)
+    app.include_router(console.router)
 
     @app.exception_handler(GlmError)
     async def on_glm_error(request: Request, exc: GlmError) -> Response:
+        await _record_refusal(request, exc)
         return _error_response(request, exc)
 
     @app.exception_handler(HTTPException)
@@ -93,6 +130,9 @@ def create_app(settings: Settings, *, services: Services | None = None, **inject
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception) -> Response:
+        if unreachable(exc):  # the database is down or restarting
+            log.warning("database unavailable: %s", type(exc).__name__)
+            return _error_response(request, Unavailable("database unavailable; retry shortly", retry_after=1))
         log.exception("unhandled error")
         return _error_response(request, EngineError("internal server error"))
 

@@ -47,15 +47,33 @@ class _LiveState(Collector):
             "Circuit breaker per deployment: 0 closed, 1 half-open, 2 open",
             labels=["model", "deployment"],
         )
+        ejections = CounterMetricFamily(
+            "glmserve_deployment_ejections", "Times a deployment was ejected by its breaker",
+            labels=["model", "deployment"],
+        )  # fmt: skip
+        panic = CounterMetricFamily(
+            "glmserve_deployment_panic_requests", "Attempts sent to an ejected deployment in panic",
+            labels=["model", "deployment"],
+        )  # fmt: skip
+        retries = CounterMetricFamily(
+            "glmserve_upstream_connection_retries",
+            "Requests resent on a fresh connection before any response byte, by reason",
+            labels=["engine", "reason"],
+        )
         if self.table is not None:
             for engine in self.table.engines:
                 in_flight.add_metric([engine.name], getattr(engine, "in_flight", 0))
                 waiting.add_metric([engine.name], getattr(engine, "waiting", 0))
+                connections = getattr(engine, "connections", None)
+                for reason, count in getattr(connections, "retried", {}).items():
+                    retries.add_metric([engine.name, reason], count)
             for row in self.table.deployment_status():
                 labels = [str(row["model"]), str(row["deployment"])]
                 failures.add_metric(labels, row["failures"])
                 breaker.add_metric(labels, BREAKER_STATES.get(str(row["breaker"]), 0))
-        yield from (in_flight, waiting, failures, breaker)
+                ejections.add_metric(labels, row.get("ejections", 0))
+                panic.add_metric(labels, row.get("panic_requests", 0))
+        yield from (in_flight, waiting, failures, breaker, ejections, panic, retries)
 
 
 class Metrics:

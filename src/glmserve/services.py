@@ -48,6 +48,7 @@ class Services:
     cache: ResponseCache
     signing_key: bytes  # seals what glmserve hands out to be sent back (thinking signatures)
     responses: ResponsesService
+    store: Store | None = None  # for /readyz
 
 
 async def _first_key(keys: KeyStore, settings: Settings) -> None:
@@ -122,6 +123,7 @@ async def _build(
         cache=cache,
         signing_key=hmac.new(master, b"glmserve signatures", hashlib.sha256).digest(),
         responses=responses,
+        store=store,
     )
 
 

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 import socket
 import struct
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +47,11 @@ SCENARIOS = (
     "slow",  # slow:SECONDS before an `ok` answer
     "redirect",  # 307 to another URL
     "ignore_stream",  # a whole JSON completion even when asked to stream
+    "flaky",  # flaky:P: a TCP RST before any response byte with probability P (default 0.2), else ok
+    "paced",  # paced:CHUNKS:MS: an SSE answer of CHUNKS content chunks, MS milliseconds apart
 )
+# Control, for a fake run as its own process (benchmarks): POST /_control/default with
+# {"model", "behaviour"} (null: as its name says); GET /_control/counts: chat requests per model.
 Reader = asyncio.StreamReader
 Writer = asyncio.StreamWriter
 ANSWER = "Hello from the fake upstream, one word at a time."
@@ -82,6 +87,7 @@ class FakeUpstream:
         self.port = port
         self.chunks = chunks
         self.records: list[Record] = []
+        self.counts: Counter[str] = Counter()  # chat requests per model, recorded or not
         self.connections = 0
         self._scripts: dict[str, deque[str]] = {}
         self._defaults: dict[str, str] = {}
@@ -219,7 +225,11 @@ class FakeUpstream:
         length = int(headers.get("content-length", "0"))
         raw = await reader.readexactly(length) if length else b""
         body = orjson.loads(raw) if raw else {}
+        if path.startswith("/_control"):
+            return await self._control(method, path, body, writer)
         if path.split("?")[0].endswith(self.GENERATE_PATH) and method == "POST":
+            with self._lock:
+                self.counts[str(body.get("model", ""))] += 1
             behaviour = self._behaviour(str(body.get("model", "")))
         else:
             behaviour = "models"
@@ -238,6 +248,16 @@ class FakeUpstream:
         if record.outcome == "running":
             record.outcome = "complete"
         return keep_alive
+
+    async def _control(self, method: str, path: str, body: Any, writer: Writer) -> bool:
+        if method == "POST" and path == "/_control/default" and isinstance(body, dict):
+            self.set_default(str(body["model"]), body.get("behaviour"))
+            return await _json(writer, 200, {"ok": True})
+        if path == "/_control/counts":
+            with self._lock:
+                counts = dict(self.counts)
+            return await _json(writer, 200, {"counts": counts})
+        return await _json(writer, 404, {"error": {"message": "unknown control"}})
 
     async def _respond(self, rec: Record, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         name, *args = rec.behaviour.split(":")
@@ -344,6 +364,25 @@ class FakeUpstream:
             await _chunked(writer, _event(chunk))
             if chunk["choices"] and chunk["choices"][0]["delta"].get("content"):
                 await _sleep_or_closed(reader, interval, rec)
+        await _chunked(writer, b"data: [DONE]\n\n")
+        await _chunked(writer, b"")
+        return True
+
+    async def _do_flaky(self, rec: Record, reader: Reader, writer: Writer, args: list[str]) -> bool:
+        if random.random() < (float(args[0]) if args else 0.2):
+            _reset(writer, rec)
+            return False
+        return await self._do_ok(rec, reader, writer, [])
+
+    async def _do_paced(self, rec: Record, reader: Reader, writer: Writer, args: list[str]) -> bool:
+        count = int(args[0]) if args else 16
+        interval = (float(args[1]) if len(args) > 1 else 20.0) / 1000
+        await _sse_head(writer)
+        chunks = stream_chunks(rec.body, count)
+        for i, chunk in enumerate(chunks):
+            await _chunked(writer, _event(chunk))
+            if 0 < i <= count:
+                await asyncio.sleep(interval)
         await _chunked(writer, b"data: [DONE]\n\n")
         await _chunked(writer, b"")
         return True

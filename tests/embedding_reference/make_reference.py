@@ -55,7 +55,9 @@ def encode(model_dir: Path, sentences: list[str]) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", action="append", required=True, help="NAME=CHECKPOINT_DIR")
     args = parser.parse_args()
     import sentence_transformers

@@ -13,6 +13,11 @@ too. A store key is refused once revoked or past its ``expires_at``; after a rot
 secret keeps working (raw or as a JWT) until the grace period ends. Every lookup reads the
 database, so a revocation is seen by every replica on its next request. Every comparison with a secret is
 constant-time, and no error message or log line carries a key, a secret or a token.
+
+While the database cannot be reached (a restart), a key looked up successfully within the last
+``STALE_IF_ERROR_S`` is served from memory ("stale if error"), so clients keep working through a
+restart of a few seconds; any other key gets 503 ``Retry-After: 1``. A revocation made in the
+last minute before an outage is therefore seen once the database answers again.
 """
 
 from __future__ import annotations
@@ -23,11 +28,14 @@ import hmac
 import json
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from glmserve.errors import InvalidToken, MissingAuth, TokenExpired, TokenVerifyFailed
+from sqlalchemy.exc import SQLAlchemyError
+
+from glmserve.errors import InvalidToken, MissingAuth, TokenExpired, TokenVerifyFailed, Unavailable
 from glmserve.store.key_records import NO_LIMITS, ActiveKey, KeyPolicy, Role
 from glmserve.store.keys import KeyStore, hash_secret
 
@@ -37,6 +45,8 @@ _MAX_CREDENTIAL = 4096  # a Zhipu JWT is ~250 chars; bounds the JSON we agree to
 _BEARER = "bearer "
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 _SHA256_BYTES = 32
+STALE_IF_ERROR_S = 60.0
+_REMEMBERED = 10_000
 
 
 @dataclass(frozen=True)
@@ -73,6 +83,7 @@ class Authenticator:
         self._static = (static_key or "").strip() or None
         self._static_pair: tuple[str, str] | None = None
         self._static_principal = Principal(STATIC_NAME, STATIC_NAME, "admin")
+        self._recent: OrderedDict[str, tuple[float, ActiveKey]] = OrderedDict()
         if self._static is not None and self._static.count(".") == 1:
             key_id, secret = self._static.split(".")
             self._static_pair = (key_id, secret)
@@ -93,8 +104,26 @@ class Authenticator:
             return await self._from_raw_key(parts[0], parts[1])
         raise InvalidToken("invalid API key")
 
+    async def _active(self, key_id: str) -> ActiveKey | None:
+        """The key from the database; while it is unreachable, as last seen (briefly)."""
+        try:
+            key = await self._keys.get_active(key_id)
+        except (Unavailable, SQLAlchemyError, OSError) as exc:
+            seen = self._recent.get(key_id)
+            if seen is not None and time.monotonic() - seen[0] < STALE_IF_ERROR_S:
+                return seen[1]
+            raise Unavailable("key store unavailable; retry shortly", retry_after=1) from exc
+        if key is None:
+            self._recent.pop(key_id, None)
+            return None
+        self._recent[key_id] = (time.monotonic(), key)
+        self._recent.move_to_end(key_id)
+        if len(self._recent) > _REMEMBERED:
+            self._recent.popitem(last=False)
+        return key
+
     async def _from_raw_key(self, key_id: str, secret: str) -> Principal:
-        key = await self._keys.get_active(key_id)
+        key = await self._active(key_id)
         if key is None:
             raise InvalidToken("invalid API key")
         digest = hash_secret(secret)
@@ -126,7 +155,7 @@ class Authenticator:
         """The key (None: the static one) and the secrets a token for it may be signed with."""
         if self._static_pair is not None and _equal(key_id, self._static_pair[0]):
             return None, [self._static_pair[1]]
-        key = await self._keys.get_active(key_id)
+        key = await self._active(key_id)
         if key is None:
             return None
         return key, [secret for _, secret in key.secrets()]

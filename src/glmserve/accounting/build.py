@@ -37,7 +37,8 @@ async def open_limiter(settings: Settings) -> Limiter:
     lease_s = settings.limits.lease_s
     if settings.redis_url is None:
         return MemoryLimiter(lease_s)
-    limiter = RedisLimiter(settings.redis_url, settings.limits.redis_prefix, lease_s)
+    fail_open = settings.limits.redis_failure == "open"
+    limiter = RedisLimiter(settings.redis_url, settings.limits.redis_prefix, lease_s, fail_open=fail_open)
     try:
         await limiter.ping()
     except BaseException:

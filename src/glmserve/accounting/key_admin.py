@@ -74,11 +74,28 @@ class KeyAdmin:
         record, key = rotated
         return {**key_view(record, time.time()), "key": key}
 
+    async def me(self, caller: Principal) -> dict[str, Any]:
+        """Who the caller is: the console's sign-in (the static key has no record)."""
+        record = await self._keys.get(caller.key_id)
+        view = key_view(record, time.time()) if record is not None else {"id": caller.key_id}
+        return {**view, "object": "api_key", "role": caller.role, "static": record is None}
+
     async def usage(self, caller: Principal, params: UsageParams, *, daily: bool) -> dict[str, Any]:
         key_id = params.key_id if caller.is_admin else self._visible(caller, params.key_id or caller.key_id)
-        query = UsageQuery(key_id, params.model, params.since, params.until, params.request_id, params.limit)
-        rows = await (self._usage.daily(query) if daily else self._usage.events(query))
-        return {"object": "list", "data": rows}
+        query = UsageQuery(
+            key_id,
+            params.model,
+            params.since,
+            params.until,
+            params.request_id,
+            params.limit,
+            status=params.status_range(),
+            offset=params.offset,
+        )
+        if daily:
+            return {"object": "list", "data": await self._usage.daily(query)}
+        rows, has_more = await self._usage.events_page(query)
+        return {"object": "list", "data": rows, "offset": params.offset, "has_more": has_more}
 
     def _visible(self, caller: Principal, key_id: str) -> str:
         if not caller.is_admin and key_id != caller.key_id:

@@ -86,7 +86,7 @@ class Limits:
         if not quota.unlimited:
             decision = await self.limiter.acquire(principal.key_id, quota, tokens)
             ticket.headers = ratelimit_headers(decision)
-            if decision.lease is None:
+            if decision.lease is None and not decision.unmetered:
                 raise _refused(decision, quota, ticket.headers)
             ticket.lease = decision.lease
         if principal.policy.budget_tokens is not None:

@@ -4,6 +4,12 @@ A finished request hands its row to ``submit`` and awaits the returned future, w
 once the row is committed (or fails with ``Unavailable``). Rows that arrive while a batch is
 being written go into the next one, so 50 requests finishing together cost a few transactions,
 not 50, and SQLite sees a single writer. The task also prunes old rows and dead budget holds.
+
+A batch that fails because the database is unreachable (restarting, a dropped connection, a
+lock) is written again with backoff for up to ``WRITE_RETRY_S``: the requests waiting for their
+rows wait that long, and then succeed, rather than losing their rows to a database restart. If
+a commit went through but its acknowledgement was lost, the retry meets its own primary keys and
+counts the batch as written (rows carry random ids, so that conflict means exactly this).
 """
 
 from __future__ import annotations
@@ -11,19 +17,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Coroutine
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from glmserve.errors import Unavailable
 from glmserve.metrics import Metrics
 from glmserve.store.budget import BudgetLedger
+from glmserve.store.db import unreachable
 from glmserve.store.usage import UsageRow, UsageStore
 
 log = logging.getLogger("glmserve.usage")
 MAX_BATCH = 256
 PRUNE_EVERY_S = 3600.0
+WRITE_RETRY_S = 15.0
+RETRY_FIRST_S = 0.05
+RETRY_MAX_S = 1.0
 
 _Pending = tuple[UsageRow, asyncio.Future[None]]
 
@@ -76,9 +87,28 @@ class UsageRecorder:
                 for _ in batch:
                     self._queue.task_done()
 
+    async def _write_retrying(self, rows: list[UsageRow]) -> None:
+        pause, deadline = RETRY_FIRST_S, time.monotonic() + WRITE_RETRY_S
+        retried = False
+        while True:
+            try:
+                await self.usage.write(rows)
+                return
+            except IntegrityError:
+                if not retried:
+                    raise
+                log.info("usage batch of %d rows was committed before the connection failed", len(rows))
+                return
+            except (DBAPIError, OSError) as exc:
+                if time.monotonic() + pause > deadline or not unreachable(exc):
+                    raise
+                log.warning("usage write failed (%s); retrying in %.2fs", type(exc).__name__, pause)
+                await asyncio.sleep(pause)
+                pause, retried = min(pause * 2, RETRY_MAX_S), True
+
     async def _write(self, batch: list[_Pending]) -> None:
         try:
-            await self.usage.write([row for row, _ in batch])
+            await self._write_retrying([row for row, _ in batch])
         except Exception as exc:  # the loop must outlive any failure, or every request would hang
             self._metrics.usage_write_errors.inc()
             # Only the type: a database error's text would carry the rows' parameters.

@@ -93,7 +93,7 @@ class RedisStore:
 
     def __init__(self, url: str, prefix: str) -> None:
         self.prefix = prefix
-        self._redis: Redis = Redis.from_url(url)
+        self._redis: Redis = Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
 
     async def ping(self) -> None:
         await self._redis.ping()

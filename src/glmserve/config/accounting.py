@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from glmserve.config.strict import Section
@@ -20,6 +22,9 @@ class LimitSettings(Section):
         3600, ge=0, le=30 * 86400, description="how long a rotated-out secret keeps working"
     )
     redis_prefix: str = Field("glmserve", min_length=1, description="namespace of the Redis keys")
+    redis_failure: Literal["open", "closed"] = Field(
+        "open", description="Redis unreachable: admit uncounted (open) or refuse with 503 (closed)"
+    )
 
 
 class UsageSettings(Section):

@@ -43,9 +43,25 @@ class RetryPolicy(Section):
 
 
 class BreakerPolicy(Section):
-    failures: int = Field(5, ge=0, description="consecutive failures that open it; 0 disables it")
-    cooldown_s: float = Field(10.0, gt=0, description="open → half-open (one probe request)")
-    max_cooldown_s: float = Field(120.0, gt=0, description="the cooldown doubles per failed probe")
+    """Outlier ejection of a deployment by failure rate, and the panic threshold (see breaker.py)."""
+
+    failures: int = Field(
+        5, ge=0, description="failed attempts in the window needed to eject it (with failure_rate); 0: never"
+    )
+    failure_rate: float = Field(0.5, gt=0, le=1, description="share of the window's attempts that failed")
+    min_requests: int = Field(
+        20, ge=1, description="attempts in the window before a rate is judged (unless all of them failed)"
+    )
+    window_s: float = Field(10.0, ge=1, le=600, description="the sliding window of attempts judged")
+    cooldown_s: float = Field(10.0, gt=0, description="ejection time; doubles per ejection in a row")
+    max_cooldown_s: float = Field(120.0, gt=0, description="longest ejection")
+    probes: int = Field(3, ge=1, le=100, description="half-open: requests let through at once")
+    probe_interval_s: float = Field(
+        0.5, ge=0, description="an ejected upstream is health-checked this often (0: wait out the ejection)"
+    )
+    panic_threshold: float = Field(
+        0.5, ge=0, le=1, description="below this share in rotation, balance over all but dead deployments"
+    )
 
 
 class Deployment(Section):
@@ -63,6 +79,9 @@ class Deployment(Section):
     priority: int = Field(0, ge=0, description="0 is tried first; higher numbers are fallbacks")
     timeouts: Timeouts = Field(default_factory=Timeouts)
     max_concurrency: int | None = Field(None, ge=1, description="requests in flight at most")
+    connection_retries: int = Field(
+        2, ge=0, le=5, description="refused/reset/stale connections retried at once before any response byte"
+    )
     auth: Literal["key", "jwt", "bearer"] = Field(
         "key",
         description="zhipu: the key, or a JWT signed with it (jwt); anthropic: as x-api-key, or bearer",
@@ -78,7 +97,7 @@ class Deployment(Section):
             if self.gguf is not None and self.packaged is not None:
                 raise ValueError("an embedded deployment takes `gguf` or `packaged`, not both")
             if self.packaged is not None:
-                check_packaged(self.packaged)  # an unknown name stops start-up, naming the known ones
+                check_packaged(self.packaged)
             check_projector(self.gguf, self.mmproj, self.vision)
             return self
         if self.gguf is not None or self.mmproj is not None or self.packaged is not None:
@@ -102,10 +121,10 @@ class Deployment(Section):
 
 
 def check_packaged(name: str) -> None:
-    """A packaged chat model (``models.PACKAGED``) or a packaged embedding model (``CATALOG``)."""
+    """A packaged model is a chat model (``engines.llamacpp.models``) or an embedding one."""
     if name not in PACKAGED and name not in CATALOG:
         known = ", ".join([*PACKAGED, *CATALOG])
-        raise ValueError(f"no packaged model {name!r}; packaged models: {known}")
+        raise ValueError(f"unknown packaged model {name!r}; known: {known}")
 
 
 def check_projector(gguf: Path | None, mmproj: Path | None, vision: bool) -> None:

@@ -22,7 +22,7 @@ from glmserve.config.deployments import BreakerPolicy, Deployment, RetryPolicy
 from glmserve.config.images import ImageSettings
 from glmserve.config.strict import Section
 from glmserve.engines.generation_defaults import SamplingDefaults
-from glmserve.engines.llamacpp.models import DEFAULT_PACKAGED, QWEN_CODER_05B, packaged
+from glmserve.engines.llamacpp.models import DEFAULT_PACKAGED, PACKAGED, QWEN_CODER_05B, packaged
 from glmserve.engines.llamacpp.packaged_embeddings import CATALOG
 from glmserve.parsers.reasoning import reasoning_parser_names
 from glmserve.parsers.tool_calls import FAMILIES
@@ -54,10 +54,10 @@ class ModelEntry(Section):
     )
     gguf: Path | None = None
     packaged: str | None = Field(None, description="a packaged model's name (instead of gguf)")
+    sampling: SamplingDefaults | None = Field(None, description="generation defaults; see above")
     dimensions: list[int] | None = Field(
         None, description="embedding: sizes `dimensions` may ask for, native first (default: the model's)"
     )
-    sampling: SamplingDefaults | None = Field(None, description="generation defaults; see above")
     mmproj: Path | None = Field(None, description="with gguf: its multimodal projector (vision)")
     vision: bool | None = Field(None, description="accepts images; default: when every deployment can")
     context_window: int | None = None
@@ -97,12 +97,12 @@ class ModelEntry(Section):
         embedded = [d for d in self.resolved_deployments() if not d.is_upstream]
         if self.kind == "chat":
             if any(d.packaged in CATALOG for d in embedded) or self.dimensions:
-                raise ValueError(f"model {self.name!r}: packaged embedding models and `dimensions` belong "
-                                 "to embedding models (kind = \"embedding\")")  # fmt: skip
+                raise ValueError(
+                    f"model {self.name!r}: embedding models and `dimensions` need an embedding kind"
+                )
             return
-        if any(d.packaged is not None and d.packaged not in CATALOG for d in embedded):
-            raise ValueError(f"model {self.name!r}: an {self.kind} model needs a packaged embedding model "
-                             f"({', '.join(CATALOG)})")  # fmt: skip
+        if any(d.packaged in PACKAGED for d in embedded):
+            raise ValueError(f"model {self.name!r}: a packaged chat model cannot serve {self.kind}")
         if self.mmproj is not None or self.vision or any(d.mmproj for d in embedded):
             raise ValueError(f"model {self.name!r}: an {self.kind} model does not see images")
         if any(d.gguf is None and d.packaged is None for d in embedded):
@@ -140,6 +140,8 @@ class ModelEntry(Section):
             return None
         if self.sampling is not None:
             return self.sampling
+        if self.kind != "chat":
+            return None
         deployments = self.resolved_deployments()
         sources = {(d.packaged, d.gguf) for d in deployments}
         if any(d.is_upstream or d.gguf is not None for d in deployments) or len(sources) != 1:
@@ -147,19 +149,21 @@ class ModelEntry(Section):
         return packaged(deployments[0].packaged).sampling
 
 
-def default_models() -> list[ModelEntry]:
-    """The quality default behind the three large names; the fast 0.5B behind the flash tier; the
-    packaged embedding models (EmbeddingGemma multilingual, MiniLM fast) and the bi-encoder rerank."""
-    quality = [ModelEntry(name=n, packaged=DEFAULT_PACKAGED) for n in ("glm-4.6", "glm-4.5", "glm-4.5-air")]
+def _embedding_models() -> list[ModelEntry]:
     return [
-        *quality,
-        ModelEntry(name="glm-4.5-flash", packaged=QWEN_CODER_05B.name),
         ModelEntry(name="embedding-3", kind="embedding", packaged="embeddinggemma-300m",
                    aliases=["text-embedding-3-large"]),
         ModelEntry(name="embedding-2", kind="embedding", packaged="all-minilm-l6-v2",
                    aliases=["text-embedding-3-small", "text-embedding-ada-002"]),
         ModelEntry(name="rerank", kind="rerank", packaged="embeddinggemma-300m"),
     ]  # fmt: skip
+
+
+def default_models() -> list[ModelEntry]:
+    """The quality default behind the three large names; the fast 0.5B behind the flash tier; the
+    packaged embedding models (EmbeddingGemma multilingual, MiniLM fast) and the bi-encoder rerank."""
+    quality = [ModelEntry(name=n, packaged=DEFAULT_PACKAGED) for n in ("glm-4.6", "glm-4.5", "glm-4.5-air")]
+    return [*quality, ModelEntry(name="glm-4.5-flash", packaged=QWEN_CODER_05B.name), *_embedding_models()]
 
 
 def default_aliases() -> dict[str, str]:

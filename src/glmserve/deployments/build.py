@@ -22,7 +22,8 @@ from glmserve.engines.base import Engine
 from glmserve.engines.llamacpp.embedder import EmbedderConfig, LlamaCppEmbedder
 from glmserve.engines.llamacpp.engine import LlamaCppEngine
 from glmserve.engines.llamacpp.models import ensure_packaged, packaged
-from glmserve.engines.llamacpp.packaged_embeddings import CATALOG, locate
+from glmserve.engines.llamacpp.packaged_embeddings import locate
+from glmserve.engines.llamacpp.packaged_embeddings import packaged as packaged_embedding
 from glmserve.engines.thinking import EmulatedThinking
 from glmserve.engines.upstream.engine import UpstreamEngine
 
@@ -63,7 +64,7 @@ class EngineFactory:
         started, cfg = time.monotonic(), self.settings.embeddings
         threads = cfg.threads or self.settings.engine.threads
         if dep.packaged is not None:
-            model = CATALOG[dep.packaged]
+            model = packaged_embedding(dep.packaged)
             path = await asyncio.to_thread(
                 locate, dep.packaged, self.settings.data_dir, self.settings.model_cache
             )
@@ -114,7 +115,16 @@ class EngineFactory:
 
     async def member(self, entry: ModelEntry, index: int, dep: Deployment) -> Member:
         policy = entry.breaker
-        breaker = CircuitBreaker(policy.failures, policy.cooldown_s, policy.max_cooldown_s)
+        breaker = CircuitBreaker(
+            policy.failures,
+            policy.cooldown_s,
+            policy.max_cooldown_s,
+            failure_rate=policy.failure_rate,
+            min_requests=policy.min_requests,
+            window_s=policy.window_s,
+            probes=policy.probes,
+            probe_interval_s=policy.probe_interval_s,
+        )
         label = f"{entry.name}#{index}"
         engine: Engine
         probe = None
@@ -128,10 +138,12 @@ class EngineFactory:
         else:
             engine = self.thinking(entry, await self.embedded_engine(dep.gguf, dep.mmproj, dep.packaged))
         member = Member(label, dep.kind, engine, breaker, dep.weight, dep.priority, dep.max_concurrency)
-        if probe is not None and dep.health_interval_s > 0 and dep.health_path:
-            self.checks.append(Check(member, probe, dep.health_interval_s))
+        periodic = dep.health_interval_s if dep.health_path else 0.0
+        if probe is not None and (periodic > 0 or (policy.probe_interval_s > 0 and breaker.enabled)):
+            self.checks.append(Check(member, probe, periodic))
         return member
 
     async def chain(self, entry: ModelEntry) -> DeploymentChain:
         members = [await self.member(entry, i, d) for i, d in enumerate(entry.resolved_deployments())]
-        return DeploymentChain(entry.name, members, entry.retry)
+        panic = entry.breaker.panic_threshold
+        return DeploymentChain(entry.name, members, entry.retry, panic_threshold=panic)

@@ -7,6 +7,8 @@ reached the client, so a failure there is handled inside:
   the client as it is: another deployment would refuse it too;
 - any other failure counts against the deployment (its breaker; a Retry-After cools it down)
   and the next untried deployment gets the request at once: a fallback, free of charge;
+- when too many deployments are ejected the balancer panics (``balancer.select``) and the
+  request goes to an ejected deployment that still answers some requests, instead of a 503;
 - once every deployment has failed this round, another round may start after a jittered
   backoff (or the upstream's Retry-After, if it is at most ``max_wait_s``), up to ``retries``
   rounds, each taken from the model's retry budget.
@@ -71,8 +73,10 @@ class DeploymentChain:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         rand: Callable[[], float] = random.random,
+        panic_threshold: float = 0.5,
     ):
         self.name = name
+        self.panic_threshold = panic_threshold
         self.members = members
         self.policy = policy
         self.budget = RetryBudget(policy.budget_ratio, policy.budget_min, policy.budget_window_s, clock)
@@ -94,21 +98,16 @@ class DeploymentChain:
     async def _serve(self, call: Call) -> AsyncIterator[Event]:
         self.budget.record_request()
         member, events, first = await self._first_event(call)
-        outcome = "left"
         try:
             yield _signed(first, member)
             async for event in events:
                 yield _signed(event, member)
-            outcome = "ok"
         except GlmError as exc:
-            outcome = "failed"
             self._failed(member, exc)
             yield Finish("network_error")
             raise
         finally:
             member.in_flight -= 1
-            if outcome == "left":
-                member.breaker.release()
             await events.aclose()  # type: ignore[attr-defined]
 
     async def _first_event(self, call: Call) -> tuple[Member, AsyncIterator[Event], Event]:
@@ -117,7 +116,7 @@ class DeploymentChain:
         last: GlmError | None = None
         rounds = waited = 0
         while True:
-            member = select(self._tiers, self._clock(), tried | dead)
+            member, panic = select(self._tiers, self._clock(), tried | dead, self.panic_threshold)
             if member is None:
                 if not tried and waited == 0 and (pause := self._short_cooldown()) is not None:
                     waited += 1
@@ -133,7 +132,7 @@ class DeploymentChain:
                 continue
             tried.add(member)
             try:
-                return await self._attempt(member, call)
+                return await self._attempt(member, call, panic)
             except GlmError as exc:
                 if not _counts_against(exc):
                     raise
@@ -141,41 +140,43 @@ class DeploymentChain:
                 if isinstance(exc, UpstreamError) and exc.permanent:
                     dead.add(member)
 
-    async def _attempt(self, member: Member, call: Call) -> tuple[Member, AsyncIterator[Event], Event]:
-        member.start(self._clock())
+    async def _attempt(
+        self, member: Member, call: Call, panic: bool = False
+    ) -> tuple[Member, AsyncIterator[Event], Event]:
+        permit = member.start(self._clock(), panic=panic)
         events = call(member.engine)
         try:
             first = await anext(events)
         except StopAsyncIteration:
             member.in_flight -= 1
             exc = UpstreamError(f"deployment {member.label} ended its answer without any output")
-            self._failed(member, exc)
+            self._failed(member, exc, permit)
             raise exc from None
         except GlmError as exc:
             member.in_flight -= 1
             await events.aclose()  # type: ignore[attr-defined]
             if _counts_against(exc):
-                self._failed(member, exc)
+                self._failed(member, exc, permit)
             else:
-                member.breaker.release()
+                member.breaker.release(permit)
             raise
         except BaseException:
             member.in_flight -= 1
-            member.breaker.release()
+            member.breaker.release(permit)
             raise
-        member.breaker.success()
+        member.breaker.success(self._clock(), permit)
         return member, events, first
 
-    def _failed(self, member: Member, exc: GlmError) -> None:
+    def _failed(self, member: Member, exc: GlmError, permit: bool = False) -> None:
         now = self._clock()
         member.counts["failures"] += 1
         if isinstance(exc, RateLimited):  # overloaded, not broken: it answered, so the breaker closes
-            member.breaker.success()
+            member.breaker.success(now, permit)
             member.cool_down(now + (exc.retry_after or DEFAULT_COOLDOWN_S))
             return
         if exc.retry_after:
             member.cool_down(now + exc.retry_after)
-        member.breaker.failure(now)
+        member.breaker.failure(now, permit)
 
     def _next_round(self, rounds: int, last: GlmError | None, dead: set[Member]) -> float | None:
         """Seconds to wait before another round, or None when there is none to be had."""
@@ -213,7 +214,7 @@ class DeploymentChain:
         if cooling := self._cooling(now):
             after = max(1, math.ceil(min(cooling)))
             return RateLimited(f"the deployments of model '{self.name}' are rate limited", retry_after=after)
-        opens = [m.breaker.open_until - now for m in self.members if not m.breaker.available(now)]
+        opens = [m.breaker.retry_after(now) for m in self.members if not m.breaker.available(now)]
         after = max(1, math.ceil(min(opens))) if opens else 1
         return Unavailable(f"no deployment of model '{self.name}' is available right now", retry_after=after)
 

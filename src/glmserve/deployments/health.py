@@ -1,8 +1,12 @@
-"""Active health checks: each upstream deployment is probed in the background.
+"""Health checks of upstream deployments, in the background: periodic, and on demand while ejected.
 
-A failed probe marks the deployment unhealthy, so the balancer skips it while a healthy one is
-left; a passing probe marks it healthy again and, if its breaker is open, lets the next request
-probe it at once instead of waiting out the cooldown.
+Periodic (``health_interval_s``): a failed probe marks the deployment unhealthy, so the balancer
+skips it while a healthy one is left; a passing probe marks it healthy again.
+
+On demand: while a deployment's breaker has it ejected, it is probed every
+``breaker.probe_delay()`` (``probe_interval_s``, doubling per ejection in a row). A passing
+probe ends the ejection at once, so an upstream that was restarted serves again within about
+``probe_interval_s`` instead of after the whole ejection time. Probes use a fresh connection.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ log = logging.getLogger("glmserve.health")
 class Check:
     member: Member
     probe: Callable[[], Awaitable[bool]]
-    interval_s: float
+    interval_s: float  # periodic checks; 0: only on demand while ejected
 
 
 class HealthChecker:
@@ -51,9 +55,25 @@ class HealthChecker:
         return ok
 
     async def _run(self, check: Check) -> None:
-        while True:
+        breaker = check.member.breaker
+        on_demand = breaker.enabled and breaker.probe_interval > 0
+        if check.interval_s > 0:
             await self.check_once(check)
-            await asyncio.sleep(check.interval_s * (0.9 + 0.2 * random.random()))
+        while True:
+            if on_demand and breaker.state == "open":
+                await asyncio.sleep(breaker.probe_delay())
+                if breaker.state == "open":
+                    await self.check_once(check)
+                continue
+            period = check.interval_s * (0.9 + 0.2 * random.random()) if check.interval_s > 0 else None
+            if not on_demand:
+                await asyncio.sleep(period or 0)
+                await self.check_once(check)
+                continue
+            try:  # the ejection event is set exactly while the breaker is open
+                await asyncio.wait_for(breaker.ejected.wait(), period)
+            except TimeoutError:
+                await self.check_once(check)
 
     async def stop(self) -> None:
         for task in self._tasks:

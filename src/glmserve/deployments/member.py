@@ -23,7 +23,7 @@ class Member:
     cooldown_until: float = 0.0  # an upstream Retry-After, or a 429 from the embedded queue
     healthy: bool | None = None  # the last active health check; None: never checked
     current: float = 0.0  # smooth weighted round-robin credit
-    counts: dict[str, int] = field(default_factory=lambda: {"requests": 0, "failures": 0})
+    counts: dict[str, int] = field(default_factory=lambda: {"requests": 0, "failures": 0, "panic": 0})
 
     def saturated(self) -> bool:
         return self.max_concurrency is not None and self.in_flight >= self.max_concurrency
@@ -31,10 +31,17 @@ class Member:
     def available(self, now: float) -> bool:
         return now >= self.cooldown_until and not self.saturated() and self.breaker.available(now)
 
-    def start(self, now: float) -> None:
+    def panic_available(self, now: float) -> bool:
+        """Usable in panic: ejected or not, unless dead, cooling down or saturated."""
+        return now >= self.cooldown_until and not self.saturated() and not self.breaker.dead
+
+    def start(self, now: float, *, panic: bool = False) -> bool:
+        """An attempt begins; True when it holds a half-open probe permit."""
         self.in_flight += 1
         self.counts["requests"] += 1
-        self.breaker.acquire(now)
+        if panic:
+            self.counts["panic"] += 1
+        return self.breaker.acquire(now)
 
     def cool_down(self, until: float) -> None:
         self.cooldown_until = max(self.cooldown_until, until)
@@ -52,4 +59,6 @@ class Member:
             "cooling_down_s": max(0, math.ceil(self.cooldown_until - now)),
             "requests": self.counts["requests"],
             "failures": self.counts["failures"],
+            "ejections": self.breaker.ejections,
+            "panic_requests": self.counts["panic"],
         }

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from glmserve.store.key_records import ApiKeyRecord
 
 DAY = r"^\d{4}-\d{2}-\d{2}$"
+STATUS = r"^([1-5]\d\d|[1-5]xx|error)$"
 MAX_GRACE_S = 30 * 86400
 
 
@@ -52,6 +53,19 @@ class UsageParams(_Strict):
     until: str | None = Field(None, pattern=DAY)
     request_id: str | None = Field(None, max_length=128)
     limit: int = Field(100, ge=1, le=10_000)
+    status: str | None = Field(None, pattern=STATUS, description="per-request rows: 429, 4xx or error")
+    offset: int = Field(0, ge=0, le=1_000_000, description="per-request rows: skip this many (paging)")
+
+    def status_range(self) -> tuple[int, int] | None:
+        """``status`` as a half-open range: ``429`` (429, 430), ``4xx`` (400, 500), ``error`` (400, 600)."""
+        if self.status is None:
+            return None
+        if self.status == "error":
+            return 400, 600
+        if self.status.endswith("xx"):
+            low = int(self.status[0]) * 100
+            return low, low + 100
+        return int(self.status), int(self.status) + 1
 
 
 def key_status(record: ApiKeyRecord, now: float) -> str:

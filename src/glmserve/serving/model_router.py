@@ -14,7 +14,7 @@ from glmserve.deployments.chain import DeploymentChain
 from glmserve.deployments.health import HealthChecker
 from glmserve.engines.base import Engine
 from glmserve.engines.generation_defaults import SamplingDefaults
-from glmserve.engines.llamacpp.packaged_embeddings import CATALOG
+from glmserve.engines.llamacpp.packaged_embeddings import packaged as packaged_embedding
 from glmserve.errors import ModelNotFound
 
 log = logging.getLogger("glmserve.serving.model_router")
@@ -100,7 +100,7 @@ def _dimensions(entry: ModelEntry, factory: EngineFactory) -> tuple[int, ...]:
         return tuple(entry.dimensions)
     for dep in entry.resolved_deployments():
         if dep.packaged is not None:
-            return CATALOG[dep.packaged].dimensions
+            return packaged_embedding(dep.packaged).dimensions
         if not dep.is_upstream:
             return (factory.embedders[str(dep.gguf)].native_dimensions,)
     return ()  # upstream only, none configured: the upstream decides
@@ -126,8 +126,8 @@ async def build_router(settings: Settings) -> ModelRouter:
             default_window = settings.engine.ctx_per_slot
             if any(d.is_upstream for d in deployments):
                 default_window = UPSTREAM_CONTEXT_WINDOW
-            if (name := deployments[0].packaged) in CATALOG:
-                default_window = CATALOG[name].max_input_tokens  # per input, for an embedding model
+            if entry.kind != "chat" and (name := deployments[0].packaged) is not None:
+                default_window = packaged_embedding(name).max_input_tokens  # per input, for an embedding
             window = entry.context_window or default_window
             engine: Engine
             if len(deployments) == 1 and not deployments[0].is_upstream:

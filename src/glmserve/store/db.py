@@ -7,9 +7,10 @@ migration would leave half its tables behind. PostgreSQL (``postgresql+asyncpg:/
 none of this and gets a plain engine; ``postgresql://`` and ``postgres://`` mean asyncpg, and a
 ``search_path`` query parameter selects the schema.
 
-SQLite takes one writer at a time. ``Store.write()`` queues this process's writers on an
-``asyncio.Lock`` (on the event loop, not in a driver thread spinning on the busy timeout);
-PostgreSQL takes writers concurrently and the lock is a no-op there.
+A PostgreSQL pool checks each connection before use (``pool_pre_ping``), so a database restart
+costs no request a dead connection. SQLite takes one writer at a time. ``Store.write()``
+queues this process's writers on an ``asyncio.Lock`` (on the event loop, not in a driver thread
+spinning on the busy timeout); PostgreSQL takes writers concurrently and the lock is a no-op there.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, NotSupportedError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from glmserve.store.migrations import MIGRATIONS, Migration, migrate
@@ -32,6 +34,19 @@ _SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA foreign_keys=ON",
 )
+
+
+def unreachable(exc: BaseException) -> bool:
+    """The database could not be reached, was restarting or busy — not a refused statement.
+
+    asyncpg's "the database system is shutting down / starting up" and "terminating connection
+    due to administrator command" arrive as a plain ``DBAPIError``; a statement the database
+    refused is one of the subclasses excluded here.
+    """
+    if isinstance(exc, OSError):
+        return True
+    refused = IntegrityError | ProgrammingError | DataError | NotSupportedError
+    return isinstance(exc, DBAPIError) and not isinstance(exc, refused)
 
 
 class Store:
@@ -58,7 +73,10 @@ class Store:
 async def open_store(url: str, *, migrations: Sequence[Migration] = MIGRATIONS) -> Store:
     """Open the database at ``url`` and apply pending migrations."""
     parsed, connect_args = _normalize(url)
-    engine = create_async_engine(parsed, connect_args=connect_args)
+    # PostgreSQL: a pooled connection is checked before use, so one that a database restart
+    # closed is replaced instead of failing the request that drew it.
+    pre_ping = parsed.get_backend_name() == "postgresql"
+    engine = create_async_engine(parsed, connect_args=connect_args, pool_pre_ping=pre_ping)
     if parsed.get_backend_name() == "sqlite":
         await asyncio.to_thread(_create_parent_dir, parsed)
         _configure_sqlite(engine)

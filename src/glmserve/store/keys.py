@@ -177,6 +177,8 @@ class KeyStore:
 
     async def rotate(self, key_id: str, grace_s: float) -> tuple[ApiKeyRecord, str] | None:
         """A new secret for the active key ``key_id``; the old one keeps working for ``grace_s``."""
+        if not is_key_id(key_id):  # never a key; and its text would not encrypt (found by fuzzing)
+            return None
         secret = new_key()[1]
         async with self._transaction(write=True) as conn:
             result = await conn.execute(

@@ -94,7 +94,11 @@ class UsageRow:
 
 @dataclass(frozen=True, slots=True)
 class UsageQuery:
-    """Filters for reading usage; ``since``/``until`` are UTC days, inclusive."""
+    """Filters for reading usage; ``since``/``until`` are UTC days, inclusive.
+
+    ``status`` (per-request rows only) is a half-open range of HTTP statuses, ``(429, 430)`` for
+    one code or ``(400, 600)`` for every error; ``offset`` skips that many rows (paging).
+    """
 
     key_id: str | None = None
     model: str | None = None
@@ -102,6 +106,8 @@ class UsageQuery:
     until: str | None = None
     request_id: str | None = None
     limit: int = DEFAULT_LIMIT
+    status: tuple[int, int] | None = None
+    offset: int = 0
 
     def where(self, *, daily: bool) -> tuple[str, dict[str, Any]]:
         filters = {"key_id": self.key_id, "model": self.model, "since": self.since, "until": self.until}
@@ -115,7 +121,11 @@ class UsageQuery:
             "request_id": "request_id = :request_id",
         }
         given = {k: v for k, v in filters.items() if v is not None}
-        where = " AND ".join(clauses[k] for k in given)
+        parts = [clauses[k] for k in given]
+        if not daily and self.status is not None:
+            parts.append("status >= :status_lo AND status < :status_hi")
+            given |= {"status_lo": self.status[0], "status_hi": self.status[1]}
+        where = " AND ".join(parts)
         return (f" WHERE {where}" if where else ""), given
 
 
@@ -134,11 +144,22 @@ class UsageStore:
 
     async def events(self, query: UsageQuery) -> list[dict[str, Any]]:
         """Per-request rows, newest first; the stored content only if it was kept."""
+        rows, _ = await self.events_page(query)
+        return rows
+
+    async def events_page(self, query: UsageQuery) -> tuple[list[dict[str, Any]], bool]:
+        """One page of ``events`` and whether more rows follow it."""
         where, params = query.where(daily=False)
-        sql = f"SELECT {EVENT_COLUMNS} FROM usage_events{where} ORDER BY created_at DESC, id LIMIT :limit"
+        sql = (
+            f"SELECT {EVENT_COLUMNS} FROM usage_events{where}"
+            " ORDER BY created_at DESC, id LIMIT :limit OFFSET :offset"
+        )
+        limit = _limit(query.limit)
+        paging = {"limit": limit + 1, "offset": max(0, query.offset)}
         async with self._store.engine.connect() as conn:
-            result = await conn.execute(text(sql), {**params, "limit": _limit(query.limit)})
-            return [_event(dict(row)) for row in result.mappings()]
+            result = await conn.execute(text(sql), {**params, **paging})
+            rows = [_event(dict(row)) for row in result.mappings()]
+        return rows[:limit], len(rows) > limit
 
     async def daily(self, query: UsageQuery) -> list[dict[str, Any]]:
         """Daily aggregates per key and model, newest day first."""

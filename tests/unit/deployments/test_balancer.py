@@ -5,9 +5,16 @@ from __future__ import annotations
 import random
 from collections import Counter
 
-from glmserve.deployments.balancer import pick, select
+from glmserve.deployments.balancer import pick
+from glmserve.deployments.balancer import select as select_panic
 from glmserve.deployments.breaker import CircuitBreaker
 from glmserve.deployments.member import Member
+
+
+def select(tiers: list[list[Member]], now: float, exclude: set[Member]) -> Member | None:
+    chosen, panic = select_panic(tiers, now, exclude)
+    assert not panic, "no panic threshold, no panic"
+    return chosen
 
 
 def member(label: str, weight: float = 1.0, priority: int = 0, max_concurrency: int | None = None) -> Member:

@@ -214,7 +214,7 @@ def test_breaker_opens_then_recovers_through_one_probe() -> None:
             collect(c)
     with pytest.raises(Unavailable) as caught:
         collect(c)
-    assert a.calls == 2 and caught.value.retry_after == 10
+    assert a.calls == 2 and caught.value.retry_after == 1, "the on-demand probe checks every 0.5 s"
     clock.now += 10
     a.default = "ok"
     assert collect(c) == answered_by("a")
@@ -247,3 +247,62 @@ def test_balancing_by_weight() -> None:
     for _ in range(40):
         collect(c)
     assert (a.calls, b.calls) == (30, 10)
+
+
+def test_a_partly_failing_only_deployment_is_ejected_but_still_served_in_panic() -> None:
+    steps: list[Any] = [UpstreamError("flaky"), "ok"] * 100  # half of them fail, never two in a row
+    a = Scripted("a", steps)
+    c, clock = chain([a], RetryPolicy(retries=0), failures=[3])
+    c.members[0].breaker.min_requests = 4
+    outcomes = []
+    for _ in range(200):
+        clock.now += 0.01
+        try:
+            collect(c)
+            outcomes.append("ok")
+        except UpstreamError:
+            outcomes.append("failed")
+        except Unavailable:
+            outcomes.append("refused")
+    member = c.members[0]
+    assert member.breaker.ejections >= 1 and member.counts["panic"] > 0
+    assert "refused" not in outcomes, "never refused while some requests succeed"
+    assert outcomes.count("ok") == 100
+
+
+def test_a_dead_only_deployment_is_refused_fast_without_a_call() -> None:
+    a = Scripted("a", default=UpstreamError("refused"))
+    c, _ = chain([a], RetryPolicy(retries=0), failures=[3])
+    for _ in range(3):
+        with pytest.raises(UpstreamError):
+            collect(c)
+    for _ in range(10):
+        with pytest.raises(Unavailable) as caught:
+            collect(c)
+        assert caught.value.retry_after is not None and caught.value.retry_after >= 1
+    assert a.calls == 3 and c.members[0].counts["panic"] == 0
+
+
+def test_panic_threshold_spreads_over_ejected_members_that_still_answer() -> None:
+    a, b, d = Scripted("a"), Scripted("b"), Scripted("d")
+    c, clock = chain([a, b, d], RetryPolicy(retries=0))
+    now = clock.now
+    for member in c.members[:2]:  # two of three ejected, not dead: below the 50% threshold
+        member.breaker._eject(now)
+    for _ in range(30):
+        collect(c)
+    assert a.calls > 0 and b.calls > 0 and d.calls > 0
+    c.members[0].breaker.consecutive = 3  # a is dead: panic leaves it out
+    calls = a.calls
+    for _ in range(10):
+        collect(c)
+    assert a.calls == calls
+
+
+def test_a_fallback_tier_comes_before_panic() -> None:
+    a, spare = Scripted("a"), Scripted("spare")
+    c, clock = chain([a, spare], RetryPolicy(retries=0), priority=[0, 1])
+    c.members[0].breaker._eject(clock.now)  # ejected, not dead
+    for _ in range(5):
+        assert collect(c) == answered_by("spare")
+    assert a.calls == 0

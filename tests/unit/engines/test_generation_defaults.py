@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from glmserve.frontends.chat.plan import to_generation
 from pydantic import ValidationError
 
 from glmserve.config.settings import ModelEntry, default_models
@@ -14,6 +13,7 @@ from glmserve.engines.generation_defaults import SamplingDefaults
 from glmserve.engines.llamacpp.models import PACKAGED, QWEN_CODER_05B, QWEN_CODER_15B
 from glmserve.engines.llamacpp.translate import to_request
 from glmserve.engines.upstream.request import request_body
+from glmserve.frontends.chat.plan import to_generation
 from glmserve.frontends.chat.protocol import ChatCompletionRequest
 
 BASE: dict[str, Any] = {"model": "glm-4.6", "messages": [{"role": "user", "content": "hi"}]}

@@ -52,13 +52,15 @@ class Lease:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """An admission (``lease`` set) or a refusal (``refused`` and ``retry_after`` set)."""
+    """An admission (``lease`` set) or a refusal (``refused`` and ``retry_after`` set); or, with
+    ``unmetered``, an admission that nothing counted (a shared limiter failing open)."""
 
     lease: Lease | None
     refused: Reason | None = None
     retry_after_s: float = 0.0
     requests: WindowState | None = None
     tokens: WindowState | None = None
+    unmetered: bool = False
 
 
 class Limiter(Protocol):

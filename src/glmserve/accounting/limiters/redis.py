@@ -7,11 +7,19 @@ three Redis keys share a hash tag, so they live in one cluster slot.
 
 Per key: ``{prefix}:{id}:req`` and ``:tok`` are hashes of second -> count (the sliding window,
 as in ``window.py``); ``:conc`` is a sorted set of lease ids scored by their expiry.
+
+When Redis cannot be reached (1 s connect and socket timeouts), ``fail_open`` decides: admit
+the request uncounted (the default, like Envoy's rate-limit filter) or refuse it with 503
+``Retry-After: 1``. After a failure Redis is left alone for ``RETRY_AFTER_S`` and every request
+meanwhile gets the same verdict at once, so an outage costs no request a timeout; the next
+request after that tries Redis again, and limits are exact again as soon as it answers.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
+import time
 from typing import Any
 
 from redis.asyncio import Redis
@@ -19,6 +27,10 @@ from redis.exceptions import RedisError
 
 from glmserve.accounting.limiters.base import WINDOW_S, Decision, Lease, Quota, Reason, WindowState
 from glmserve.errors import Unavailable
+
+log = logging.getLogger("glmserve.limits")
+TIMEOUT_S = 1.0
+RETRY_AFTER_S = 1.0
 
 ACQUIRE = """
 local t = redis.call('TIME')
@@ -112,11 +124,16 @@ return 1
 
 
 class RedisLimiter:
-    def __init__(self, url: str, prefix: str, lease_s: float, *, window_s: int = WINDOW_S) -> None:
+    def __init__(
+        self, url: str, prefix: str, lease_s: float, *, window_s: int = WINDOW_S, fail_open: bool = True
+    ) -> None:
         self.prefix = prefix
         self.lease_s = lease_s
         self.window_s = window_s
-        self._redis: Redis = Redis.from_url(url)
+        self.fail_open = fail_open
+        self.failures = 0  # admissions decided without Redis
+        self._down_until = 0.0
+        self._redis: Redis = Redis.from_url(url, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S)
         self._acquire = self._redis.register_script(ACQUIRE)
         self._release = self._redis.register_script(RELEASE)
 
@@ -132,7 +149,13 @@ class RedisLimiter:
     async def acquire(self, key: str, quota: Quota, tokens: int) -> Decision:
         lease_id = secrets.token_hex(8)
         args = [quota.rpm or 0, quota.tpm or 0, quota.concurrency or 0, tokens, lease_id, self.lease_s]
-        reply = await self._call(self._acquire, self.keys(key), [*args, self.window_s])
+        try:
+            reply = await self._call(self._acquire, self.keys(key), [*args, self.window_s])
+        except Unavailable:
+            self.failures += 1
+            if self.fail_open:
+                return Decision(None, unmetered=True)
+            raise
         refused, wait_ms, second, req_used, req_reset, tok_used, tok_reset = reply
         requests = _state(quota.rpm, req_used, req_reset)
         token_state = _state(quota.tpm, tok_used, tok_reset)
@@ -153,9 +176,17 @@ class RedisLimiter:
         await self._redis.aclose()
 
     async def _call(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        if time.monotonic() < self._down_until:
+            raise Unavailable("rate limiter unavailable: Redis is down", retry_after=1)
         try:
             return await script(keys=keys, args=args)
-        except RedisError as exc:
+        except (RedisError, OSError) as exc:
+            if time.monotonic() >= self._down_until:
+                verdict = "admitting requests uncounted" if self.fail_open else "refusing limited requests"
+                log.warning("Redis unreachable (%s): %s", type(exc).__name__, verdict)
+            self._down_until = time.monotonic() + RETRY_AFTER_S
+            # The pooled connections died with it: the next try after the pause starts afresh.
+            await self._redis.connection_pool.disconnect()
             # The message names the failure, never a key's secret (Redis holds only key ids).
             raise Unavailable(f"rate limiter unavailable: {type(exc).__name__}", retry_after=1) from exc
 

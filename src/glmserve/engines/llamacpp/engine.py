@@ -130,7 +130,10 @@ class LlamaCppEngine:
 
     async def prompt_tokens(self, generation: Generation) -> list[int]:
         """The prompt ``generation`` is charged for: its chat-template rendering, tokenized."""
-        prompt = await self.loopback.apply_template(translate.to_request(generation))
+        body = translate.to_request(generation)
+        for key in ("stream", "stream_options", "verbose"):
+            body.pop(key, None)
+        prompt = await self.loopback.apply_template(body)
         return await self.loopback.tokenize(prompt, add_special=True)
 
     async def _generate(

@@ -3,8 +3,9 @@ OpenAI) or Anthropic-compatible (``anthropic``: Anthropic, Zhipu's ``/api/anthro
 two protocols differ in is in ``dialects``.
 
 One pooled keep-alive ``aiohttp`` session per upstream (measured against httpx on this path:
-``bench/upstream_clients.py``). Each generation is one streamed ``POST`` (``.../chat/completions``
-or ``.../v1/messages``):
+``bench/upstream_clients.py``); connection failures before any response byte are retried at
+once on a fresh connection (``connection``). Each generation is one streamed ``POST``
+(``.../chat/completions`` or ``.../v1/messages``):
 
 - timeouts: ``connect``; ``first_byte``, from sending the request to the first event; and
   ``between_chunks`` once events flow. Time the consumer spends elsewhere is not counted;
@@ -25,6 +26,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
@@ -34,6 +36,7 @@ from glmserve.engines.base import CompletionJob, EmbeddingJob, Event, Generation
 from glmserve.engines.counting import estimate_prompt_tokens
 from glmserve.engines.upstream import anthropic_request, tasks
 from glmserve.engines.upstream import errors as upstream_errors
+from glmserve.engines.upstream.connection import Connections
 from glmserve.engines.upstream.dialects import AnthropicDialect, Stream, dialect_for
 from glmserve.engines.upstream.request import credential
 from glmserve.engines.upstream.sse import SseDecoder, SseTooLarge
@@ -60,22 +63,13 @@ class UpstreamEngine:
         if health == "models":  # the default: the protocol's own list of models
             health = self._dialect.default_health_path
         self._health_url = f"{root}/{health.lstrip('/')}" if health else None
+        parts = urlsplit(root)
+        self._address = (parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
         self._timeouts = deployment.timeouts
-        self._pool_size = deployment.max_concurrency or 256
         self._credential: Callable[[], str | None] = credential(deployment.kind, key, deployment.auth)
-        self._session: aiohttp.ClientSession | None = None
+        pool = deployment.max_concurrency or 256
+        self.connections = Connections(pool, self._timeouts.connect, deployment.connection_retries)
         self.in_flight = 0
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self._pool_size, keepalive_timeout=30, ttl_dns_cache=300)
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=self._timeouts.connect),
-                trust_env=False,
-                auto_decompress=True,
-            )
-        return self._session
 
     def _headers(self, accept: str, gen: Generation | None = None) -> dict[str, str]:
         headers = {"content-type": "application/json", "accept": accept, "user-agent": USER_AGENT}
@@ -107,14 +101,6 @@ class UpstreamEngine:
             if response is not None:
                 response.close()  # a no-op once released to the pool; else drops the connection
 
-    async def _send(self, body: bytes, deadline: float, gen: Generation) -> aiohttp.ClientResponse:
-        headers = self._headers("text/event-stream", gen)
-        try:
-            async with asyncio.timeout_at(deadline):
-                return await self._client().post(self._url, data=body, headers=headers, allow_redirects=False)
-        except TimeoutError:
-            raise UpstreamTimeout(self._silence(started=False)) from None
-
     async def embed(self, job: EmbeddingJob) -> AsyncIterator[Event]:
         payload = await self.post_json("embeddings", tasks.embedding_body(job, self.model))
         for event in tasks.embedding_events(payload, self.name, len(job.inputs)):
@@ -137,31 +123,44 @@ class UpstreamEngine:
         response: aiohttp.ClientResponse | None = None
         self.in_flight += 1
         try:
-            async with asyncio.timeout_at(deadline):
-                response = await self._client().post(
-                    f"{self._root}/{path}", data=orjson.dumps(payload),
-                    headers=self._headers("application/json"), allow_redirects=False,
-                )  # fmt: skip
-                if response.status != 200:
-                    raise await self._error(response)
-                raw = await _read_body(response, MAX_JSON_BODY)
-        except TimeoutError:
-            raise UpstreamTimeout(
-                f"deployment {self.name} did not answer within its first_byte timeout"
-            ) from None
+            url = f"{self._root}/{path}"
+            response = await self._send(orjson.dumps(payload), deadline, None, url, "application/json")
+            if response.status != 200:
+                raise await self._error(response)
+            payload = orjson.loads(await self._read_json(response, deadline))
+            if (error := upstream_errors.error_in(payload)) is not None:
+                raise upstream_errors.from_error(error, 200, self.name)
+            return payload
         except (aiohttp.ClientError, OSError) as exc:
             raise UpstreamError(f"deployment {self.name}: {_describe(exc)}") from None
+        except orjson.JSONDecodeError:
+            raise UpstreamError(f"deployment {self.name} answered with invalid JSON") from None
         finally:
             self.in_flight -= 1
             if response is not None:
                 response.close()
+
+    async def _read_json(self, response: aiohttp.ClientResponse, deadline: float) -> bytes:
         try:
-            answer = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise UpstreamError(f"deployment {self.name} answered with invalid JSON") from None
-        if (error := upstream_errors.error_in(answer)) is not None:  # Zhipu answers errors with HTTP 200
-            raise upstream_errors.from_error(error, 200, self.name)
-        return answer
+            async with asyncio.timeout_at(deadline):
+                return await _read_body(response, MAX_JSON_BODY)
+        except TimeoutError:
+            raise UpstreamTimeout(f"deployment {self.name} did not finish its answer in time") from None
+
+    async def _send(
+        self,
+        body: bytes,
+        deadline: float,
+        gen: Generation | None,
+        url: str | None = None,
+        accept: str = "text/event-stream",
+    ) -> aiohttp.ClientResponse:
+        headers = self._headers(accept, gen)
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await self.connections.post(url or self._url, body, headers)
+        except TimeoutError:
+            raise UpstreamTimeout(self._silence(started=False)) from None
 
     async def _error(self, response: aiohttp.ClientResponse) -> GlmError:
         try:
@@ -260,12 +259,15 @@ class UpstreamEngine:
             response.close()
 
     async def probe(self) -> bool:
-        """One active health check: GET the health path (``models`` by default)."""
-        if self._health_url is None:
-            return True
+        """One health check on a fresh connection: GET the health path (``models`` by default),
+        or, with none configured, whether the upstream accepts a TCP connection."""
         try:
             async with asyncio.timeout(self._timeouts.connect + 5):
-                async with self._client().get(
+                if self._health_url is None:
+                    _, writer = await asyncio.open_connection(*self._address)
+                    writer.close()
+                    return True
+                async with self.connections.fresh().get(
                     self._health_url, headers=self._headers("application/json"), allow_redirects=False
                 ) as response:
                     await response.read()
@@ -281,7 +283,7 @@ class UpstreamEngine:
         url = f"{self._root}/{self._dialect.count_path}"
         try:
             async with asyncio.timeout(self._timeouts.connect + self._timeouts.first_byte):
-                async with self._client().post(
+                async with self.connections.pooled().post(
                     url,
                     data=body,
                     headers=self._headers("application/json", generation),
@@ -297,8 +299,7 @@ class UpstreamEngine:
         return estimate_prompt_tokens(generation)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        await self.connections.close()
 
 
 async def _read_body(response: aiohttp.ClientResponse, limit: int, truncate: bool = False) -> bytes:

@@ -11,7 +11,8 @@ upstream's own defaults apply. Per kind:
   sends only that function); ``json_schema`` becomes ``json_object``;
 - ``vllm`` / ``sglang`` / ``llamacpp``: thinking through ``chat_template_kwargs.enable_thinking``;
 - ``ollama``: thinking off through ``reasoning_effort: "none"``;
-- ``top_k`` only to ``vllm`` / ``sglang`` / ``llamacpp`` / ``ollama`` (OpenAI and Zhipu have none);
+- llama.cpp's sampler knobs (``top_k``, ``min_p``, repetition and DRY penalties) only under the
+  names a kind reads (``generation_defaults.upstream_fields``; OpenAI and Zhipu have none);
 - the reasoning of assistant turns sent back (``reasoning_content``, which DeepSeek-style thinking
   upstreams require on tool-call turns) to every kind but ``openai``; Anthropic thinking blocks
   to none (they are for ``anthropic`` deployments, ``anthropic_request``).
@@ -30,7 +31,6 @@ import jwt
 from glmserve.engines.base import Generation
 from glmserve.engines.generation_defaults import upstream_fields
 
-TOP_K_KINDS = frozenset({"vllm", "sglang", "llamacpp", "ollama"})
 JWT_LIFETIME_MS = 210_000  # what zhipuai 2.1 signs
 JWT_REUSE_S = 180.0
 
@@ -45,8 +45,6 @@ def _sampling(gen: Generation, kind: str, body: dict[str, Any]) -> None:
         body["max_completion_tokens" if kind == "openai" else "max_tokens"] = s.max_tokens
     optional = {"seed": s.seed, "presence_penalty": s.presence_penalty}
     optional["frequency_penalty"] = s.frequency_penalty
-    if kind in TOP_K_KINDS:
-        optional["top_k"] = s.top_k
     body.update({k: v for k, v in optional.items() if v is not None})
     body.update(upstream_fields(s, kind))
     if s.stop:

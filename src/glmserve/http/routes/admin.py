@@ -1,4 +1,4 @@
-"""``/admin``: keys (create, list, read, update, revoke, rotate) and usage (rows, daily sums)."""
+"""``/admin``: who am I, keys (create, list, read, update, revoke, rotate) and usage (rows, daily sums)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,12 @@ router = APIRouter(prefix="/admin")
 async def _body(request: Request) -> Any:
     raw = await request.body()
     return await read_json(request, services(request).settings.max_body_bytes) if raw else {}
+
+
+@router.get("/me")
+async def me(request: Request) -> Response:
+    caller = await authenticate(request)
+    return json_response(await services(request).admin.me(caller))
 
 
 @router.post("/keys")
