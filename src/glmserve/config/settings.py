@@ -136,8 +136,6 @@ class ModelEntry(Section):
 
     def generation_defaults(self) -> SamplingDefaults | None:
         """The configured ``sampling``, else the packaged model's own where it alone serves the name."""
-        if self.kind != "chat":
-            return None
         if self.sampling is not None:
             return self.sampling
         if self.kind != "chat":
