@@ -76,7 +76,9 @@ def test_an_upstream_gets_no_defaults_unless_configured() -> None:
 
 
 def test_the_default_table_serves_the_quality_model_and_the_fast_one() -> None:
-    table = {e.name: e for e in default_models() if e.kind == "chat"}
+    entries = default_models()
+    assert all(e.generation_defaults() is None for e in entries if e.kind != "chat")  # embedding, rerank
+    table = {e.name: e for e in entries if e.kind == "chat"}
     assert {n: e.packaged for n, e in table.items()} == {
         "glm-4.6": QWEN_CODER_15B.name, "glm-4.5": QWEN_CODER_15B.name,
         "glm-4.5-air": QWEN_CODER_15B.name, "glm-4.5-flash": QWEN_CODER_05B.name,
