@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
+from glmserve.settings import EngineSettings
 
 from glmserve.engines.base import Generation, Sampling, Text
 from glmserve.engines.llamacpp.engine import LlamaCppEngine
-from glmserve.settings import EngineSettings
 
 from .server_process import GlmServe
 

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from glmserve.engines.llamacpp.models import SHA256
+from glmserve.engines.llamacpp.models import QWEN_CODER_05B
+
+SHA256 = QWEN_CODER_05B.sha256  # the file corrupted below (MODEL_FILE) is the 0.5B
 
 from . import server_process
 from .credentials import new_zhipu_key
