@@ -15,11 +15,11 @@ import pytest
 
 from glmserve.engines.llamacpp.models import QWEN_CODER_05B
 
-SHA256 = QWEN_CODER_05B.sha256  # the file corrupted below (MODEL_FILE) is the 0.5B
-
 from . import server_process
 from .credentials import new_zhipu_key
 from .server_process import MODEL_FILE, GlmServe
+
+SHA256 = QWEN_CODER_05B.sha256  # the file corrupted below (MODEL_FILE) is the 0.5B
 
 
 def sha256(path: Path) -> str:
