@@ -12,7 +12,18 @@ from typing import Any
 
 import orjson
 
-from .fake_upstream import ANSWER, FakeUpstream, Reader, Record, Writer, _chunked, _json, _sse_head, _words
+from .fake_upstream import (
+    ANSWER,
+    KNOWN,
+    FakeUpstream,
+    Reader,
+    Record,
+    Writer,
+    _chunked,
+    _json,
+    _sse_head,
+    _words,
+)
 
 SCENARIOS = (
     "ok",  # an answer: SSE when stream is true, a message JSON otherwise
@@ -104,6 +115,7 @@ def error(kind: str, message: str) -> dict[str, Any]:
 
 class FakeAnthropic(FakeUpstream):
     GENERATE_PATH = "/v1/messages"
+    KNOWN_SCENARIOS = KNOWN | frozenset(SCENARIOS)  # "ok" is Anthropic's own here
 
     @property
     def root(self) -> str:

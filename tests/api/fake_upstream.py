@@ -82,11 +82,11 @@ class Record:
         return str(self.body.get("model", ""))
 
 
-def scenario_of(behaviour: str) -> tuple[str, list[str]]:
+def scenario_of(behaviour: str, known: frozenset[str] = KNOWN) -> tuple[str, list[str]]:
     """``SCENARIO[:ARG...][-LABEL]`` as (scenario, args); ValueError when it names none."""
     name, *args = behaviour.split("-", 1)[0].split(":")
-    if name not in KNOWN:
-        raise ValueError(f"fake upstream: {behaviour!r} names no scenario; known: {', '.join(sorted(KNOWN))}")
+    if name not in known:
+        raise ValueError(f"fake upstream: {behaviour!r} names no scenario; known: {', '.join(sorted(known))}")
     return name, args
 
 
@@ -96,6 +96,7 @@ class ClientClosed(Exception):
 
 class FakeUpstream:
     GENERATE_PATH = "/chat/completions"  # POSTs here behave as their model says (a subclass may differ)
+    KNOWN_SCENARIOS = KNOWN  # a subclass with scenarios of its own names them here
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, chunks: int = 8):
         self.host = host
@@ -122,14 +123,14 @@ class FakeUpstream:
     def script(self, model: str, behaviours: list[str]) -> None:
         """The next requests for ``model`` behave as listed, in order; then as before."""
         for behaviour in behaviours:
-            scenario_of(behaviour)
+            scenario_of(behaviour, self.KNOWN_SCENARIOS)
         with self._lock:
             self._scripts.setdefault(model, deque()).extend(behaviours)
 
     def set_default(self, model: str, behaviour: str | None) -> None:
         """From now on ``model`` behaves as ``behaviour`` (None: as its name says)."""
         if behaviour is not None:
-            scenario_of(behaviour)
+            scenario_of(behaviour, self.KNOWN_SCENARIOS)
         with self._lock:
             if behaviour is None:
                 self._defaults.pop(model, None)
@@ -287,7 +288,7 @@ class FakeUpstream:
                 return await _json(writer, 503, {"error": {"message": "unhealthy"}})
             return await _json(writer, 200, {"object": "list", "data": [{"id": "fake", "object": "model"}]})
         try:
-            name, args = scenario_of(rec.behaviour)
+            name, args = scenario_of(rec.behaviour, self.KNOWN_SCENARIOS)
         except ValueError as exc:
             with self._lock:
                 self.unknown.append(rec.behaviour)
