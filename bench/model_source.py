@@ -33,8 +33,8 @@ if not embedded:
 if embedded[0].gguf is not None:
     print(embedded[0].gguf)
 else:
-    from glmserve.engines.llamacpp.models import ensure_default_model
-    print(ensure_default_model(settings.data_dir))
+    from glmserve.engines.llamacpp.models import ensure_packaged, packaged
+    print(ensure_packaged(packaged(embedded[0].packaged), settings.data_dir))
 """
 
 _LOADED = re.compile(r"loaded (\S+\.gguf) in ")

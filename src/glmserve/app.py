@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from starlette.exceptions import HTTPException
 
+from glmserve.accounting.metering import ADMITTED, Refusal
 from glmserve.config.settings import Settings
 from glmserve.errors import EngineError, GlmError, InvalidRequest, NotFound, Unavailable
 from glmserve.frontends.messages import errors as anthropic
@@ -37,6 +38,36 @@ from glmserve.store.db import unreachable
 log = logging.getLogger("glmserve")
 API_PREFIXES = ("/api/paas/v4", "/v1")
 MESSAGES_PREFIXES = ("", "/api/anthropic")
+PROTOCOLS = {
+    "chat": "chat", "messages": "messages", "responses": "responses", "embeddings": "embeddings",
+    "rerank": "rerank", "completions": "completions", "tokenizer": "tokenizer",
+}  # fmt: skip
+
+
+def _protocol(path: str) -> str | None:
+    """The front-end a path belongs to (None: not an API route, e.g. /admin, /health)."""
+    for prefix in (*API_PREFIXES, "/api/anthropic", ""):
+        if path.startswith(prefix + "/"):
+            rest = path[len(prefix) + 1 :]
+            head = rest.split("/", 1)[0]
+            if head in PROTOCOLS:
+                return PROTOCOLS[head]
+    return None
+
+
+async def _record_refusal(request: Request, exc: GlmError) -> None:
+    """A request refused after authentication but before admission still gets its usage row."""
+    key_id, protocol = getattr(request.state, "key_id", None), _protocol(request.url.path)
+    if key_id is None or protocol is None or ADMITTED.get():
+        return
+    services: Services | None = getattr(request.app.state, "services", None)
+    if services is None:
+        return
+    refusal = Refusal(
+        key_id, str(getattr(request.state, "model", None) or "-"), getattr(request.state, "request_id", ""),
+        protocol, exc.status, exc.code,
+    )  # fmt: skip
+    await services.pipeline.metering.refused(refusal)
 
 
 def _error_response(request: Request, exc: GlmError, status: int | None = None) -> Response:
@@ -88,6 +119,7 @@ def create_app(settings: Settings, *, services: Services | None = None, **inject
 
     @app.exception_handler(GlmError)
     async def on_glm_error(request: Request, exc: GlmError) -> Response:
+        await _record_refusal(request, exc)
         return _error_response(request, exc)
 
     @app.exception_handler(HTTPException)

@@ -8,6 +8,9 @@ One glmserve serves the suite: ``glm-4.5-flash`` on the embedded model, and ``ec
 upstream deployment on a scripted server (``echo_upstream``) that can see images. Every page
 request is checked against the server's origin: any other address is aborted and fails the test.
 Screenshots go to ``tests/browser/artifacts/`` (git-ignored).
+
+The fixtures are package-scoped: playwright's sync API runs an event loop in this thread while
+it is open, which would break ``asyncio.run`` in the suites that come after this one.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ def _missing(why: str) -> None:
     pytest.skip(f"Chromium unavailable: {why}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright_api() -> Iterator[Any]:
     try:
         from playwright.sync_api import sync_playwright
@@ -57,7 +60,7 @@ def playwright_api() -> Iterator[Any]:
         yield api
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright_api: Any) -> Iterator[Any]:
     launched = playwright_api.chromium.launch(
         executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
@@ -68,13 +71,13 @@ def browser(playwright_api: Any) -> Iterator[Any]:
         launched.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def echo() -> Iterator[EchoUpstream]:
     with EchoUpstream() as upstream:
         yield upstream
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def console_server(tmp_path_factory: pytest.TempPathFactory, echo: EchoUpstream) -> Iterator[GlmServe]:
     tmp = tmp_path_factory.mktemp("console")
     deployment = {"kind": "openai", "base_url": echo.base_url, "model": "echo", "vision": True}
@@ -162,8 +165,8 @@ def _csp_violation(message: Any, errors: list[str]) -> None:
         errors.append(f"console: {message.text}")
 
 
-def screenshot(page: Any, name: str) -> Path:
+def screenshot(page: Any, name: str, *, full_page: bool = False) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=False)
+    page.screenshot(path=str(path), full_page=full_page)
     return path

@@ -45,7 +45,7 @@ def test_usage_charts_and_paged_filtered_requests(page: Any, console_server: Glm
     legend = page.inner_text("#chart-requests .u-legend")
     assert "echo" in legend
     page.wait_for_selector("#requests-table")
-    screenshot(page, "06-usage")
+    screenshot(page, "06-usage", full_page=True)
 
     page.fill("#filter-key_id", key_id)
     page.click("#recent-filters button[type=submit]")

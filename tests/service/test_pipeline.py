@@ -197,3 +197,23 @@ def test_a_client_that_leaves_is_recorded_as_499(tmp_path: Path) -> None:
 
 def test_scripted_answer_shape() -> None:
     assert [type(e).__name__ for e in answer()] == ["Text", "Text", "Finish", "Usage"]
+
+
+def test_a_request_refused_before_admission_still_has_its_row(tmp_path: Path) -> None:
+    async def test(client: httpx.AsyncClient, engine: ScriptedEngine) -> None:
+        key = await new_key(client, rpm=1)
+        body = chat(tools=BAD_TOOL, request_id="bad-tools")
+        response = await client.post("/v1/chat/completions", json=body, headers=bearer(key))
+        assert response.status_code == 400
+        [row] = await usage_rows(client, request_id="bad-tools")
+        assert (row["status"], row["error_code"], row["protocol"], row["model"]) == (
+            400,
+            "1214",
+            "chat",
+            "glm-4.6",
+        )
+        ok = await client.post("/v1/chat/completions", json=chat(), headers=bearer(key))
+        assert ok.status_code == 200, "the refused request spent no RPM"
+        assert len(await usage_rows(client, key_id=key.split(".")[0])) == 2
+
+    run(tmp_path, test)

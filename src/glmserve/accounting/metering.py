@@ -17,6 +17,8 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from glmserve.accounting.auth import Principal
@@ -33,8 +35,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("glmserve.accounting.metering")
 CLIENT_GONE = 499
+# Whether this request (this task's context) reached admission; one refused before it, by a
+# front-end's checks, still gets its usage row (``Metering.refused``) without touching a limit.
+ADMITTED: ContextVar[bool] = ContextVar("glmserve_admitted", default=False)
 INTERNAL_ERROR = 500
 _MODEL_CHARS = 128
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    key_id: str
+    model: str
+    request_id: str
+    protocol: str
+    status: int
+    code: str
 
 
 class Metering:
@@ -57,6 +72,7 @@ class Metering:
 
     async def admit(self, principal: Principal, plan: AnyPlan) -> Meter:
         """Check the key's limits for ``plan``; raise the client's error or return its meter."""
+        ADMITTED.set(True)
         meter = Meter(self, principal, plan)
         try:
             meter.ticket = await self.limits.admit(principal, plan.model, plan.tokens_at_most())
@@ -65,6 +81,21 @@ class Metering:
             raise
         self.metrics.in_flight.inc()
         return meter
+
+    async def refused(self, refusal: Refusal) -> None:
+        """The usage row of a request a front-end refused before admission (no limit touched)."""
+        now = time.time()
+        row = UsageRow(
+            id=secrets.token_hex(16), created_at=now, key_id=refusal.key_id,
+            model=refusal.model[:_MODEL_CHARS], deployment=None, request_id=refusal.request_id,
+            stream=False, status=refusal.status, error_code=refusal.code, protocol=refusal.protocol,
+            charged=False,
+        )  # fmt: skip
+        self.observe(row, admitted=False)
+        try:
+            await self.recorder.submit(row)
+        except GlmError:
+            log.warning("usage row of refused request %s not recorded", row.request_id)
 
     def observe(self, row: UsageRow, *, admitted: bool) -> None:
         model = row.model if row.model in self._router.names else "-"

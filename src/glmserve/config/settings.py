@@ -158,7 +158,8 @@ def _embedding_models() -> list[ModelEntry]:
 
 
 def default_models() -> list[ModelEntry]:
-    """The quality default behind the three large names; the fast 0.5B behind the flash tier."""
+    """The quality default behind the three large names; the fast 0.5B behind the flash tier; the
+    packaged embedding models (EmbeddingGemma multilingual, MiniLM fast) and the bi-encoder rerank."""
     quality = [ModelEntry(name=n, packaged=DEFAULT_PACKAGED) for n in ("glm-4.6", "glm-4.5", "glm-4.5-air")]
     return [*quality, ModelEntry(name="glm-4.5-flash", packaged=QWEN_CODER_05B.name), *_embedding_models()]
 

@@ -4,11 +4,13 @@
 chat request with those messages and tools is charged: the request goes through the chat
 front-end's own checks into a ``Generation``, and the embedded engine renders it with the
 model's chat template and tokenizes it (llama.cpp's ``/apply-template`` and ``/tokenize``),
-without running the model. ``/tokenize`` takes text (``prompt``, or llama.cpp's ``content``)
+without running the model (``engines.counting``: a deployment chain asks its deployments; an
+OpenAI-compatible upstream has no counter, so its count is an estimate). ``/tokenize`` takes
+text (``prompt``, or llama.cpp's ``content``)
 or chat ``messages``; ``/detokenize`` takes ``tokens``. Both answer in both peers' field names.
 
 These are lookups, not generations: they need a key that may use the model, and spend no RPM,
-TPM or budget. Models served only by upstream deployments have no tokenizer here (400).
+TPM or budget. ``/tokenize`` and ``/detokenize`` need an embedded model (else a 400).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from glmserve.engines.base import Generation
+from glmserve.engines.counting import count_prompt_tokens
 from glmserve.errors import InvalidField
 from glmserve.frontends.chat.plan import build_plan
 from glmserve.frontends.chat.protocol import ChatCompletionRequest
@@ -66,36 +70,42 @@ def engine_for(router: ModelRouter, model: str | None) -> tuple[str, Route, Any]
     return name, route, route.engine
 
 
-async def chat_tokens(
+async def chat_generation(
     router: ModelRouter,
     model: str,
     messages: list[dict[str, Any]],
     tools: list[dict[str, Any]] | None,
     request_id: str,
-) -> tuple[Route, list[int]]:
-    """The tokens a chat request with ``messages`` and ``tools`` is charged for."""
-    name, route, engine = engine_for(router, model)
+) -> tuple[Route, Generation]:
+    """The ``Generation`` a chat request with ``messages`` and ``tools`` becomes (same checks)."""
+    route = router.resolve(model)
     if route.kind != "chat":
-        raise InvalidField(f"model '{name}' is not a chat model; send `prompt` text instead", param="model")
+        raise InvalidField(f"model '{model}' is not a chat model; send `prompt` text instead", param="model")
     if not messages:
         raise InvalidField("'messages' must not be empty", param="messages")
-    body: dict[str, Any] = {"model": name, "messages": messages}
+    body: dict[str, Any] = {"model": model, "messages": messages}
     if tools:
         body["tools"] = tools
-    plan = await build_plan(
-        ChatCompletionRequest.model_validate(body), router, None, request_id, protocol="tokenizer"
-    )
-    return route, await engine.prompt_tokens(plan.generation)
+    plan = await build_plan(ChatCompletionRequest.model_validate(body), router, None, request_id)
+    return route, plan.generation
 
 
-def tokenizer_body(tokens: list[int], request_id: str) -> dict[str, Any]:
+async def count(router: ModelRouter, req: TokenizerRequest, request_id: str) -> int:
+    """Exact for an embedded model (its template, its tokenizer); an estimate for upstream ones."""
+    route, generation = await chat_generation(router, req.model, req.messages, req.tools, request_id)
+    return await count_prompt_tokens(route.engine, generation)
+
+
+def tokenizer_body(tokens: int, request_id: str) -> dict[str, Any]:
     return {"id": f"tok-{secrets.token_hex(12)}", "created": int(time.time()), "request_id": request_id,
-            "usage": {"prompt_tokens": len(tokens)}}  # fmt: skip
+            "usage": {"prompt_tokens": tokens}}  # fmt: skip
 
 
 async def tokenize(req: TokenizeRequest, router: ModelRouter, request_id: str) -> dict[str, Any]:
     if req.messages is not None:
-        route, tokens = await chat_tokens(router, req.model or "", req.messages, req.tools, request_id)
+        name, _, engine = engine_for(router, req.model)
+        route, generation = await chat_generation(router, name, req.messages, req.tools, request_id)
+        tokens = await engine.prompt_tokens(generation)
         return {"tokens": tokens, "count": len(tokens), "max_model_len": route.context_window}
     text = req.prompt if req.prompt is not None else req.content
     if text is None:

@@ -88,6 +88,7 @@ class LlamaCppEmbedder:
         params = _params(path, cfg)
         self.loopback = Loopback.attach(params)
         self._server = xllamacpp.Server(params)
+        self.loopback.bind(self._server)
         self._pool = ThreadPoolExecutor(cfg.parallel, thread_name_prefix=f"embed-{name}")
         self._free = asyncio.Semaphore(cfg.parallel)
         self.waiting = 0

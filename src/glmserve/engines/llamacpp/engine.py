@@ -6,8 +6,6 @@ through a callback whose ``True`` return ends the generation. Each request there
 blocking call on a worker thread and receives chunks on its own asyncio queue; cancelling is a
 flag the callback reads, so a closed stream stops at the next token.
 
-The same server answers llama.cpp's tokenizer routes over loopback (``loopback.py``): token ids,
-and the chat template's rendering, for ``/tokenize``, ``/detokenize`` and ``/tokenizer``.
 ``complete`` continues raw prompts (legacy completions) through ``handle_completions`` on the
 same slots.
 
@@ -16,8 +14,10 @@ waits on an asyncio semaphore, in a queue bounded by ``max_waiting``; past that 
 with 429 ``1302``. A waiting request that is cancelled simply leaves the queue; llama.cpp never
 sees it and running generations are untouched.
 
-Counting a prompt (``count_prompt_tokens``) needs no slot: the loopback listener renders the
-request's prompt (``/apply-template``, the same body a generation gets) and tokenizes it.
+Counting a prompt (``count_prompt_tokens``, ``prompt_tokens``) and ``tokenize``/``detokenize``
+need no slot: llama.cpp's own HTTP listener (loopback only, behind a per-process key: see
+``loopback.py``) renders the request's prompt (``/apply-template``, the same body a generation
+gets) and tokenizes it (``/tokenize``) as a generation's prompt is tokenized.
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ class LlamaCppEngine:
         params = _params(path, cfg, mmproj)
         self.loopback = Loopback.attach(params)
         self._server = xllamacpp.Server(params)
+        self.loopback.bind(self._server)
         self._pool = ThreadPoolExecutor(cfg.parallel, thread_name_prefix=f"llama-{name}")
         self._lock = threading.Lock()
         self._in_flight = 0

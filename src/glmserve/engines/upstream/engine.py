@@ -16,8 +16,8 @@ once on a fresh connection (``connection``). Each generation is one streamed ``P
   so it also happens while the task is being cancelled.
 
 A response that is not an event stream is read whole: an error (Zhipu answers errors with HTTP
-200) or a whole completion. Embeddings and rerank are one JSON ``POST`` each (``post_json``),
-with the same timeouts and error translation.
+200) or a whole completion. Embeddings and rerank are one JSON ``POST`` each (``post_json``,
+``tasks.py``) with the same deadline and error translation.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import aiohttp
 import orjson
 
 from glmserve.config.deployments import Deployment
-from glmserve.engines.base import EmbeddingJob, Event, Generation, RerankJob
+from glmserve.engines.base import CompletionJob, EmbeddingJob, Event, Generation, RerankJob
 from glmserve.engines.counting import estimate_prompt_tokens
 from glmserve.engines.upstream import anthropic_request, tasks
 from glmserve.engines.upstream import errors as upstream_errors
@@ -40,7 +40,7 @@ from glmserve.engines.upstream.connection import Connections
 from glmserve.engines.upstream.dialects import AnthropicDialect, Stream, dialect_for
 from glmserve.engines.upstream.request import credential
 from glmserve.engines.upstream.sse import SseDecoder, SseTooLarge
-from glmserve.errors import GlmError, UpstreamError, UpstreamTimeout
+from glmserve.errors import GlmError, InvalidRequest, UpstreamError, UpstreamTimeout
 
 log = logging.getLogger("glmserve.upstream")
 MAX_JSON_BODY = 32 * 1024 * 1024
@@ -116,8 +116,14 @@ class UpstreamEngine:
         for event in tasks.rerank_events(payload, self.name, len(job.documents)):
             yield event
 
+    async def complete(self, job: CompletionJob) -> AsyncIterator[Event]:
+        """Legacy completions are served by embedded models only: the request's fault, not retried."""
+        raise InvalidRequest(f"legacy completions are not served by upstream deployments ({self.kind})",
+                             param="model")  # fmt: skip
+        yield  # an async generator, like every capability
+
     async def post_json(self, path: str, payload: dict[str, Any]) -> Any:
-        """``POST {base_url}/{path}``, its JSON answer; every failure is a ``GlmError``."""
+        """``POST {base_url}/{path}`` and its JSON answer (embeddings, rerank); failures are ``GlmError``s."""
         deadline = asyncio.get_running_loop().time() + self._timeouts.connect + self._timeouts.first_byte
         response: aiohttp.ClientResponse | None = None
         self.in_flight += 1
@@ -131,8 +137,6 @@ class UpstreamEngine:
                 raise upstream_errors.from_error(error, 200, self.name)
             return payload
         except (aiohttp.ClientError, OSError) as exc:
-            if isinstance(exc, TimeoutError):
-                raise UpstreamTimeout(f"deployment {self.name}: connect timed out") from None
             raise UpstreamError(f"deployment {self.name}: {_describe(exc)}") from None
         except orjson.JSONDecodeError:
             raise UpstreamError(f"deployment {self.name} answered with invalid JSON") from None

@@ -22,8 +22,8 @@ async def chat_completions(request: Request) -> Response:
     req = parse(ChatCompletionRequest, await read_json(request, svc.settings.max_body_bytes))
     if req.request_id:
         request.state.request_id = req.request_id
+    request.state.model = req.model  # the name asked for, for a refusal's usage row too
     plan = await build_plan(req, svc.router, svc.images, request.state.request_id)
-    request.state.model = req.model  # a known name now: the plan resolved it
     completion_id = new_completion_id()
     envelope = Envelope(
         id=completion_id, request_id=request.state.request_id or completion_id, model=req.model

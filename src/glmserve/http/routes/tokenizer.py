@@ -32,7 +32,7 @@ async def count_tokens(request: Request) -> Response:
         request.state.request_id = req.request_id
     _allowed(principal, req.model)
     request_id = request.state.request_id
-    _, tokens = await tokenizer.chat_tokens(svc.router, req.model, req.messages, req.tools, request_id)
+    tokens = await tokenizer.count(svc.router, req, request_id)
     return json_response(tokenizer.tokenizer_body(tokens, request_id))
 
 

@@ -77,13 +77,13 @@ function deploymentsTable(health) {
     byModel.get(d.model).push(d);
   }
   if (!byModel.size) return emptyState("No models are configured");
-  const head = h("tr", {}, ["Model", "Deployment", "Kind", "Health", "Breaker", "In flight", "Cooling down", "Requests", "Failures"].map((t) => h("th", {}, t)));
+  const head = h("tr", {}, ["Model", "Deployment", "Kind", "Health", "Breaker", "In flight", "Cooling down", "Requests", "Failures", "Ejections"].map((t) => h("th", {}, t)));
   const body = [];
   for (const [model, rows] of byModel) {
     if (!rows.length) {
       body.push(h("tr", { dataset: { model } }, h("td", { class: "strong" }, model), h("td", { class: "mono" }, "embedded"),
         h("td", {}, "embedded"), h("td", {}, badge("loaded", "ok")), h("td", { class: "muted" }, "—"),
-        h("td", { class: "muted", colspan: 4 }, "served directly by the embedded engine (see the server totals above)")));
+        h("td", { class: "muted", colspan: 5 }, "served directly by the embedded engine (see the server totals above)")));
       continue;
     }
     rows.forEach((d, i) => body.push(h("tr", { dataset: { model, deployment: d.deployment } },
@@ -93,7 +93,8 @@ function deploymentsTable(health) {
       h("td", { class: "num" }, fmtInt(d.in_flight)),
       h("td", { class: "num" }, d.cooling_down_s ? `${d.cooling_down_s} s` : "—"),
       h("td", { class: "num" }, fmtInt(d.requests)),
-      h("td", { class: "num" }, `${fmtInt(d.failures)} (${fmtPct(d.failures, d.requests)})`))));
+      h("td", { class: "num" }, `${fmtInt(d.failures)} (${fmtPct(d.failures, d.requests)})`),
+      h("td", { class: "num" }, d.ejections === undefined ? "—" : fmtInt(d.ejections)))));
   }
   return h("table", { class: "table", id: "deployments-table" }, h("thead", {}, head), h("tbody", {}, body));
 }

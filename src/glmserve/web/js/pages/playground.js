@@ -60,8 +60,9 @@ class Playground {
   async loadModels() {
     try {
       const list = await api("/v1/models", { signal: this.loading.signal });
-      replace(this.modelSelect, list.data.map((m) => h("option", { value: m.id }, m.capabilities?.vision ? `${m.id}  (vision)` : m.id)));
-      for (const m of list.data) this.models.set(m.id, m);
+      const chat = list.data.filter((m) => (m.capabilities?.kind || "chat") === "chat"); // not embedding or rerank
+      replace(this.modelSelect, chat.map((m) => h("option", { value: m.id }, m.capabilities?.vision ? `${m.id}  (vision)` : m.id)));
+      for (const m of chat) this.models.set(m.id, m);
       if (this.models.has(kept.settings?.model)) this.modelSelect.value = kept.settings.model;
       this.visionCheck();
     } catch (exc) {

@@ -203,7 +203,7 @@ function requestsTable(rows) {
     h("td", { class: "nowrap" }, fmtTime(r.created_at)),
     h("td", { class: "mono ellipsis", title: r.request_id }, r.request_id),
     h("td", { class: "nowrap" }, h("a", { href: `#/keys/${encodeURIComponent(r.key_id)}`, title: r.key_id }, keyLabel(r.key_id))),
-    h("td", {}, r.model), h("td", { class: "mono" }, r.deployment || "—"),
+    h("td", { class: "nowrap" }, r.model), h("td", { class: "mono ellipsis short", title: r.deployment || "" }, r.deployment || "—"),
     h("td", {}, statusBadge(r.status), r.error_code ? h("span", { class: "muted mono" }, ` ${r.error_code}`) : null),
     h("td", { class: "num" }, fmtInt(r.prompt_tokens)), h("td", { class: "num" }, fmtInt(r.completion_tokens)),
     h("td", { class: "num" }, fmtMs(r.latency_ms)), h("td", { class: "num" }, fmtMs(r.ttft_ms)),
