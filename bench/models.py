@@ -8,7 +8,7 @@ process of its own so that memory figures do not mix:
 * ``assemble_s``: concatenating the parts into the data dir (first use only; 0 when present);
 * ``verify_s``: the size and SHA-256 check glmserve does before every load;
 * ``load_s``: building the engine (llama.cpp loads the GGUF and warms up) with glmserve's
-  default engine settings (4 slots of 4096 tokens, threads = CPU count);
+  default engine settings (4 slots of 4096 tokens, threads = CPU count unless ``--threads``);
 * ``rss_mib``: the process's resident memory after loading (peak in ``rss_peak_mib``);
 * ``decode_tok_s``: single-stream decode speed, greedy, median of ``--runs`` generations
   (tokens after the first / time after the first); ``ttft_s`` beside it;
@@ -76,7 +76,7 @@ async def measure_loaded(engine: Any, runs: int, max_tokens: int) -> dict[str, A
     }
 
 
-def child(name: str, data_dir: Path, runs: int, max_tokens: int) -> dict[str, Any]:
+def child(name: str, data_dir: Path, runs: int, max_tokens: int, threads: int) -> dict[str, Any]:
     """Runs in the fresh process: assemble/verify, load, generate."""
     from glmserve.config.settings import EngineSettings
     from glmserve.engines.llamacpp import models
@@ -94,7 +94,7 @@ def child(name: str, data_dir: Path, runs: int, max_tokens: int) -> dict[str, An
     verify_s = time.perf_counter() - started
     rss_before = rss_mib()
     started = time.perf_counter()
-    cfg = EngineSettings()
+    cfg = EngineSettings(threads=threads, batch_threads=threads) if threads else EngineSettings()
     engine = LlamaCppEngine(model.name, path, cfg)
     load_s = time.perf_counter() - started
     result: dict[str, Any] = {
@@ -121,6 +121,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--out-dir", type=Path, default=HERE / "results")
+    parser.add_argument("--threads", type=int, default=0, help="engine threads (0: glmserve's default)")
+    parser.add_argument("--tag", default="")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -139,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     data_dir = args.data_dir.resolve()
     if args.child:
-        print(json.dumps(child(args.child, data_dir, args.runs, args.max_tokens)))
+        print(json.dumps(child(args.child, data_dir, args.runs, args.max_tokens, args.threads)))
         return 0
     from glmserve.engines.llamacpp.models import PACKAGED
 
@@ -147,10 +149,17 @@ def main(argv: list[str] | None = None) -> int:
     today = dt.date.today().isoformat()
     results = {"date": today, "cpu_count": os.cpu_count(), "loadavg_start": os.getloadavg(), "models": rows}
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    path = args.out_dir / f"models-{today}.json"
+    path = args.out_dir / (f"models-{today}" + (f"-{args.tag}" if args.tag else "") + ".json")
     for name in PACKAGED:
         command = [sys.executable, __file__, "--child", name, "--data-dir", str(data_dir)]
-        command += ["--runs", str(args.runs), "--max-tokens", str(args.max_tokens)]
+        command += [
+            "--runs",
+            str(args.runs),
+            "--max-tokens",
+            str(args.max_tokens),
+            "--threads",
+            str(args.threads),
+        ]
         done = subprocess.run(command, capture_output=True, text=True, check=True)
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
         results["loadavg_end"] = os.getloadavg()  # a shared machine: read the figures beside these

@@ -184,6 +184,10 @@ def serve_mode(mode: str, args: argparse.Namespace, runs: list[dict[str, Any]]) 
     config.write_text(toml_table(mode, args.models, args.sampling), encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("GLMSERVE_")}
     env.update(GLMSERVE_DATA_DIR=str(data_dir), GLMSERVE_API_KEY=key, GLMSERVE_CACHE__ENABLED="false")
+    if args.threads:  # beside busy neighbours 1 thread beats 2 (README, Benchmarks)
+        env.update(
+            GLMSERVE_ENGINE__THREADS=str(args.threads), GLMSERVE_ENGINE__BATCH_THREADS=str(args.threads)
+        )
     cmd = [Path(sys.executable).parent / "glmserve", "serve", "--port", str(port), "--config", str(config)]
     base = f"http://127.0.0.1:{port}"
     with server_process(cmd, env=env, health_url=f"{base}/health", log_path=config.with_suffix(".log")):
@@ -212,6 +216,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cap", type=int, default=1200, help="completion tokens before the client closes")
     parser.add_argument("--concurrency", type=int, default=4, help="requests in flight (4 slots a model)")
     parser.add_argument("--sampling", type=json.loads, default={}, help='{"glm-4.6": {"top_k": 20, ...}}')
+    parser.add_argument("--threads", type=int, default=0, help="engine threads (0: glmserve's default)")
     parser.add_argument("--tag", default="")
     return parser.parse_args(argv)
 

@@ -67,11 +67,59 @@ def headline(v: sc.Verdict) -> str:
             f"{g['completed']}/{g['requests']} ok, p50 {g['p50_ms']} p99 {g['p99_ms']} ms, {g['rps']} rps; "
             f"direct {d['rps']} rps p50 {d['p50_ms']} ms; /livez p50 {lz['p50_ms']} p99 {lz['p99_ms']} ms"
         )
+    if "error" in f:
+        return f"error: {f['error']}"
     if "requests" in f and "completed" in f:
+        line = f"{_ok(f)}, p50 {f['p50_ms']} p99 {f['p99_ms']} ms"
+        if "connection_retries" in f:
+            line += f"; {f['connection_retries']:g} connection retries, {f['ejections']:g} ejections"
+        return line
+    special = _special(v.name, f)
+    return special if special is not None else json.dumps(f, default=str)[:260]
+
+
+def _ok(s: dict[str, Any]) -> str:
+    return f"{s['completed']}/{s['requests']} ok {s['failed'] or ''}".strip()
+
+
+def _special(name: str, f: dict[str, Any]) -> str | None:
+    if name.startswith("fault: upstream stalls"):
         return (
-            f"{f['completed']}/{f['requests']} ok {f['failed'] or ''}, p50 {f['p50_ms']} p99 {f['p99_ms']} ms"
+            f"during the stall {_ok(f['during'])}; slowest {f['slowest_ms']} ms; "
+            f"first success {f['first_success_after_s']} s after"
         )
-    return json.dumps(f, default=str)[:260]
+    if name.startswith("fault: upstream killed"):
+        return (
+            f"first success {f['first_success_after_restart_s']} s after it listens; while down "
+            f"{_ok(f['while_down'])}, refusal p99 {f['refusal_p99_ms']} ms, "
+            f"{f['refusals_with_retry_after']} with Retry-After"
+        )
+    if name.startswith("fault: full outage"):
+        on, off = f["amp-on"], f["amp-off"]
+        attempts = f"{on['upstream_attempts']}/{on['client_requests']}"
+        return f"breaker on {on['ratio']}× ({attempts}), off {off['ratio']}×"
+    if name.startswith(("fault: Redis", "fault: PostgreSQL")):
+        parts = [f"{k.replace('_', ' ')} {_ok(v)}" for k, v in f.items() if isinstance(v, dict)]
+        if "lost_rows" in f:
+            parts.append(f"{f['lost_rows']} rows lost")
+        return "; ".join(parts)
+    if name.startswith("fault: kill -9"):
+        return (
+            f"{f['completions_seen']} completions seen, {f['cut_by_kill']} cut by the kills, "
+            f"{f['lost_rows']} rows lost"
+        )
+    if name.startswith("replicas"):
+        exact = f["rpm_exact"]
+        return (
+            f"RPM {exact['admitted']}/{exact['sent']} admitted (limit {exact['limit']}), across the kill "
+            f"{f['rpm_across_kill']['admitted']}; after the kill {_ok(f['after_kill'])}; in flight at the "
+            f"kill {_ok(f['in_flight_at_kill'])}; {f['lost_rows']} rows lost"
+        )
+    if name.startswith("bad inputs"):
+        return f"{f['requests']} requests, statuses {f['status']}" + (
+            f"; {f['failure']}" if "failure" in f else ""
+        )
+    return None
 
 
 def run_all(args: argparse.Namespace) -> list[sc.Verdict]:
@@ -107,7 +155,10 @@ def run_all(args: argparse.Namespace) -> list[sc.Verdict]:
         if "state" in args.only:
             for mode in ("open", "closed"):
                 attempt(f"redis {mode}", lambda m=mode: state.redis_stop(work, fake, m, *sizes["redis"]))
-            attempt("postgres", lambda: state.postgres_restart(work, fake, *sizes["postgres"]))
+            system = args.system_postgres
+            attempt(
+                "postgres", lambda: state.postgres_restart(work, fake, *sizes["postgres"], system_url=system)
+            )
         if "kill9" in args.only:
             cycles, conc = sizes["kill9"]
             sqlite = f"sqlite+aiosqlite:///{work / 'kill9.db'}"
@@ -146,6 +197,15 @@ def table(verdicts: list[sc.Verdict]) -> str:
     return "\n".join(rows)
 
 
+def markdown(verdicts: list[sc.Verdict]) -> str:
+    """The table as Markdown (the README's figures are pasted from it)."""
+    rows = ["| scenario | target | result | figures |", "| --- | --- | --- | --- |"]
+    for v in verdicts:
+        figures = headline(v).replace("|", "/")
+        rows.append(f"| {v.name} | {v.target} | {'PASS' if v.passed else 'FAIL'} | {figures} |")
+    return "\n".join(rows) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument(
@@ -153,6 +213,13 @@ def main() -> None:
     )
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"sections, of: {','.join(SECTIONS)}")
     parser.add_argument("--data-dir", type=Path, default=ROOT / "data" / "bench")
+    parser.add_argument(
+        "--system-postgres",
+        metavar="URL",
+        help="restart the machine's own cluster (pg_ctlcluster … main restart) with glmserve on URL, "
+        "e.g. postgresql://postgres@127.0.0.1:5432/test?search_path=relbench (the schema must exist); "
+        "default: a private cluster",
+    )
     parser.add_argument("--out-dir", type=Path, default=HERE / "results")
     args = parser.parse_args()
     args.only = set(args.only.split(","))
@@ -174,6 +241,7 @@ def main() -> None:
         ],
     }
     out.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+    out.with_suffix(".md").write_text(markdown(verdicts), encoding="utf-8")
     print(f"written to {out}")
     sys.exit(0 if all(v.passed for v in verdicts) else 1)
 

@@ -156,15 +156,24 @@ class EngineError(GlmError):
 
 
 class UpstreamError(EngineError):
-    """``permanent``: retrying the same deployment cannot help (bad key, unknown model, quota)."""
+    """``permanent``: retrying the same deployment cannot help (bad key, unknown model, quota);
+    ``unreachable``: no connection could be made (refused, or the connect timed out)."""
 
     status = 502
     code = "1234"
     should_retry = True
 
-    def __init__(self, message: str, *, permanent: bool = False, retry_after: int | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool = False,
+        retry_after: int | None = None,
+        unreachable: bool = False,
+    ):
         super().__init__(message, retry_after=retry_after)
         self.permanent = permanent
+        self.unreachable = unreachable
 
 
 class UpstreamTimeout(UpstreamError):

@@ -3,7 +3,13 @@
 Raw asyncio HTTP/1.1 (keep-alive, chunked SSE) so that faults are exact: a reset is a TCP RST, a
 stall holds the socket open until the client closes it. The behaviour of ``POST
 .../chat/completions`` comes from the request's ``model``: a scripted queue for that model (see
-``script``) first, else the model name itself read as a scenario (``SCENARIOS``), else ``ok``.
+``script``) first, else its default (``set_default``), else the model name itself read as a
+scenario: ``SCENARIO[:ARG...]`` from ``SCENARIOS``, optionally followed by ``-LABEL`` to tell
+deployments apart (``ok-bal-a`` answers like ``ok``).
+
+A name that is no scenario is refused, never guessed: ``script`` and ``set_default`` raise at
+once, and a request for it gets a 500 naming it and is listed in ``unknown``, which makes
+leaving the context manager fail (a gateway could otherwise hide the 500 behind a fallback).
 
 Every request is recorded (headers, body, when it ended and how), and the server counts the
 requests whose response is still unfinished (``busy``), so a test can check that the gateway
@@ -52,6 +58,7 @@ SCENARIOS = (
 )
 # Control, for a fake run as its own process (benchmarks): POST /_control/default with
 # {"model", "behaviour"} (null: as its name says); GET /_control/counts: chat requests per model.
+KNOWN = frozenset(name.split(":")[0] for name in SCENARIOS)
 Reader = asyncio.StreamReader
 Writer = asyncio.StreamWriter
 ANSWER = "Hello from the fake upstream, one word at a time."
@@ -73,6 +80,14 @@ class Record:
     @property
     def model(self) -> str:
         return str(self.body.get("model", ""))
+
+
+def scenario_of(behaviour: str) -> tuple[str, list[str]]:
+    """``SCENARIO[:ARG...][-LABEL]`` as (scenario, args); ValueError when it names none."""
+    name, *args = behaviour.split("-", 1)[0].split(":")
+    if name not in KNOWN:
+        raise ValueError(f"fake upstream: {behaviour!r} names no scenario; known: {', '.join(sorted(KNOWN))}")
+    return name, args
 
 
 class ClientClosed(Exception):
@@ -97,6 +112,7 @@ class FakeUpstream:
         self._thread: threading.Thread | None = None
         self.record_requests = True
         self.unhealthy: set[str] = set()  # GET .../health/<name> answers 503 for these names
+        self.unknown: list[str] = []  # behaviours requested that name no scenario
 
     # -- control (thread-safe) -------------------------------------------------------------
     @property
@@ -105,11 +121,15 @@ class FakeUpstream:
 
     def script(self, model: str, behaviours: list[str]) -> None:
         """The next requests for ``model`` behave as listed, in order; then as before."""
+        for behaviour in behaviours:
+            scenario_of(behaviour)
         with self._lock:
             self._scripts.setdefault(model, deque()).extend(behaviours)
 
     def set_default(self, model: str, behaviour: str | None) -> None:
         """From now on ``model`` behaves as ``behaviour`` (None: as its name says)."""
+        if behaviour is not None:
+            scenario_of(behaviour)
         with self._lock:
             if behaviour is None:
                 self._defaults.pop(model, None)
@@ -179,6 +199,8 @@ class FakeUpstream:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+        if self.unknown:
+            raise AssertionError(f"requests for unknown fake-upstream scenarios: {sorted(set(self.unknown))}")
 
     def stop(self) -> None:
         loop = self._loop
@@ -260,17 +282,20 @@ class FakeUpstream:
         return await _json(writer, 404, {"error": {"message": "unknown control"}})
 
     async def _respond(self, rec: Record, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
-        name, *args = rec.behaviour.split(":")
-        if name == "models":
+        if rec.behaviour == "models":
             if "/health/" in rec.path and rec.path.rsplit("/", 1)[-1] in self.unhealthy:
                 return await _json(writer, 503, {"error": {"message": "unhealthy"}})
             return await _json(writer, 200, {"object": "list", "data": [{"id": "fake", "object": "model"}]})
+        try:
+            name, args = scenario_of(rec.behaviour)
+        except ValueError as exc:
+            with self._lock:
+                self.unknown.append(rec.behaviour)
+            return await _json(writer, 500, {"error": {"message": str(exc), "type": "fake_upstream_misuse"}})
         if name == "slow":
             await _sleep_or_closed(reader, float(args[0]) if args else 0.5, rec)
             name, args = "ok", []
-        handler = getattr(self, f"_do_{name}", None)
-        if handler is None:
-            handler = self._do_ok
+        handler = getattr(self, f"_do_{name}")
         result: bool = await handler(rec, reader, writer, args)
         return result
 

@@ -29,11 +29,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def server_env(data_dir: Path, api_key: str) -> dict[str, str]:
-    """The caller's environment minus any GLMSERVE_* settings, plus this suite's two."""
+def server_env(data_dir: Path, api_key: str | None) -> dict[str, str]:
+    """The caller's environment minus any GLMSERVE_* settings, plus this suite's two.
+
+    ``api_key`` None starts the server without a static key (as a fresh install does).
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("GLMSERVE_")}
     env["GLMSERVE_DATA_DIR"] = str(data_dir)
-    env["GLMSERVE_API_KEY"] = api_key
+    if api_key is not None:
+        env["GLMSERVE_API_KEY"] = api_key
     # Suites that test the engine must reach it: the response cache is on only where a test asks.
     env["GLMSERVE_CACHE__ENABLED"] = "false"
     return env
@@ -41,7 +45,10 @@ def server_env(data_dir: Path, api_key: str) -> dict[str, str]:
 
 @dataclass
 class GlmServe:
-    """A started server; `api_key` is the static key it was given through GLMSERVE_API_KEY."""
+    """A started server; `api_key` is the static key it was given through GLMSERVE_API_KEY.
+
+    Without one (``start(..., api_key=None)``) it is "" until the test sets the key it will use.
+    """
 
     proc: subprocess.Popen[bytes]
     port: int
@@ -119,7 +126,7 @@ class GlmServe:
 def start(
     data_dir: Path,
     log_path: Path,
-    api_key: str,
+    api_key: str | None,
     extra_env: dict[str, str] | None = None,
     extra_args: list[str] | None = None,
 ) -> GlmServe:
@@ -136,7 +143,7 @@ def start(
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    server = GlmServe(proc, port, data_dir, api_key, env, log_path)
+    server = GlmServe(proc, port, data_dir, api_key or "", env, log_path)
     try:
         _wait_ready(server)
     except BaseException:

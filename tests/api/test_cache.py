@@ -16,8 +16,10 @@ import pytest
 from . import server_process
 from .accounts import TIMEOUT_S, admin, create_key
 from .credentials import new_zhipu_key
+from .fake_upstream import FakeUpstream
 from .server_process import GlmServe
 from .sse import assert_chunk_sequence, assert_framing, joined_content, parse_events
+from .upstream_gateway import start_gateway
 from .wire_schema import assert_completion
 
 TTL_MODEL = "glm-4.5-flash"  # given a 1 s TTL below
@@ -50,10 +52,14 @@ def unique(word: str) -> str:
     return f"Say {word} ({secrets.token_hex(3)})."
 
 
-def post(server: GlmServe, payload: dict[str, Any], key: str | None = None, **headers: str) -> httpx.Response:
+def send(server: GlmServe, payload: dict[str, Any], key: str | None = None, **headers: str) -> httpx.Response:
     auth = {"Authorization": f"Bearer {key or server.api_key}", **headers}
     with httpx.Client(timeout=TIMEOUT_S) as http:
-        response = http.post(server.paas_url + "chat/completions", json=payload, headers=auth)
+        return http.post(server.paas_url + "chat/completions", json=payload, headers=auth)
+
+
+def post(server: GlmServe, payload: dict[str, Any], key: str | None = None, **headers: str) -> httpx.Response:
+    response = send(server, payload, key, **headers)
     assert response.status_code == 200, response.text
     return response
 
@@ -211,10 +217,57 @@ def test_a_hit_is_recorded_as_one_and_not_charged(cached: GlmServe) -> None:
         rows = http.get("/admin/usage", params={"key_id": key_id}).json()["data"]
     charged = miss.json()["usage"]["total_tokens"]
     assert spent == charged, "the hit is not charged (cache.charge_hits is off by default)"
+    # (test_cache_hits_spend_budget_and_tpm_only_with_charge_hits sets it both ways)
     by_request = {r["request_id"]: r for r in rows}
     hit_row, miss_row = by_request[hit.json()["request_id"]], by_request[miss.json()["request_id"]]
     assert hit_row["cache_hit"] is True and miss_row["cache_hit"] is False
     assert hit_row["total_tokens"] == charged  # the row still says what the answer holds
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[FakeUpstream]:
+    with FakeUpstream() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["charge_hits-off", "charge_hits-on"])
+def charging(
+    request: pytest.FixtureRequest, upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[GlmServe, bool]]:
+    """A cache in front of a fake upstream (no engine to load), with ``cache.charge_hits`` off or on."""
+    table = {"glm-4.6": {"deployments": [{"kind": "openai", "base_url": upstream.base_url, "model": "ok"}]}}
+    env = {**CACHE_ENV, "GLMSERVE_CACHE__CHARGE_HITS": str(request.param).lower()}
+    with start_gateway(tmp_path_factory.mktemp("charge-hits"), table, "unused", env) as gateway:
+        yield gateway, request.param
+
+
+def test_cache_hits_spend_budget_and_tpm_only_with_charge_hits(charging: tuple[GlmServe, bool]) -> None:
+    server, charge_hits = charging
+    key, key_id = create_key(
+        server, name="hits", tpm=1_000_000, budget_tokens=1_000_000, budget_period="total"
+    )
+    payload = body(unique("quince"))
+    miss = post(server, payload, key)
+    tokens = miss.json()["usage"]["total_tokens"]
+    with admin(server) as http:  # room for one more request's tokens in this minute, not two
+        assert http.patch(f"/admin/keys/{key_id}", json={"tpm": 2 * tokens - 1}).status_code == 200
+
+    hit = post(server, payload, key)
+    again = send(server, payload, key)
+
+    assert (miss.headers["x-cache"], hit.headers["x-cache"]) == ("MISS", "HIT")
+    if charge_hits:  # the hit counted its tokens: the minute holds 2 * tokens, past the limit
+        assert (again.status_code, again.json()["error"]["code"]) == (429, "1303")
+    else:  # the hit was free: the minute still holds only the miss
+        assert (again.status_code, again.headers["x-cache"]) == (200, "HIT")
+    with admin(server) as http:
+        spent = http.get(f"/admin/keys/{key_id}").json()["budget_used"]
+        rows = {
+            r["request_id"]: r for r in http.get("/admin/usage", params={"key_id": key_id}).json()["data"]
+        }
+    assert spent == (2 if charge_hits else 1) * tokens
+    hit_row = rows[hit.json()["request_id"]]
+    assert (hit_row["cache_hit"], hit_row["total_tokens"]) == (True, tokens)
 
 
 @pytest.fixture(scope="module")

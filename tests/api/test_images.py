@@ -3,7 +3,8 @@
 A gateway serves ``glm-4.6v`` from a fake OpenAI-compatible upstream marked ``vision = true``
 (which records what it received) and ``text-only`` from the same upstream unmarked. Image URLs
 are fetched from a test HTTP server on 127.0.0.2, trusted through ``images.allow_hosts``; a
-recording listener on 127.0.0.1 (not trusted) stands in for an internal service.
+recording listener on 0.0.0.0 (every local address; not trusted under its loopback names)
+stands in for an internal service, so a fetch that slipped past the guard would reach it.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from .upstream_gateway import start_gateway
 from .wire_schema import assert_error, assert_valid
 
 PROMPT = "描述这张图片"
+FETCH_TIMEOUT_S = 1.0  # images.fetch_timeout_s of the gateway
 
 
 def make_jpeg(size: tuple[int, int] = (64, 48)) -> bytes:
@@ -52,6 +54,9 @@ class ImageHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         type(self).hits.append(self.path)
+        if self.path.startswith("/stall"):
+            time.sleep(FETCH_TIMEOUT_S + 2)
+            return
         self.send_response(200)
         self.send_header("Content-Type", "image/jpeg")
         self.send_header("Content-Length", str(len(JPEG)))
@@ -65,7 +70,8 @@ class ImageHandler(BaseHTTPRequestHandler):
 def serve(host: str) -> tuple[ThreadingHTTPServer, type[ImageHandler]]:
     handler = type("Handler", (ImageHandler,), {"hits": []})
     server = ThreadingHTTPServer((host, 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     return server, handler
 
 
@@ -78,7 +84,7 @@ def image_host() -> Iterator[tuple[str, type[ImageHandler]]]:
 
 @pytest.fixture(scope="module")
 def internal() -> Iterator[tuple[int, type[ImageHandler]]]:
-    server, handler = serve("127.0.0.1")
+    server, handler = serve("0.0.0.0")
     yield server.server_address[1], handler
     server.shutdown()
 
@@ -86,6 +92,8 @@ def internal() -> Iterator[tuple[int, type[ImageHandler]]]:
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[FakeUpstream]:
     with FakeUpstream() as fake:
+        for model in ("glm-4.6v", "text-only"):  # the deployments send the public names
+            fake.set_default(model, "ok")
         yield fake
 
 
@@ -96,7 +104,11 @@ def gateway(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) ->
         "glm-4.6v": {"deployments": [deployment | {"vision": True}]},
         "text-only": {"deployments": [deployment]},
     }
-    env = {"GLMSERVE_IMAGE_FETCH": "1", "GLMSERVE_IMAGES__ALLOW_HOSTS": '["127.0.0.2"]'}
+    env = {
+        "GLMSERVE_IMAGE_FETCH": "1",
+        "GLMSERVE_IMAGES__ALLOW_HOSTS": '["127.0.0.2"]',
+        "GLMSERVE_IMAGES__FETCH_TIMEOUT_S": str(FETCH_TIMEOUT_S),
+    }
     with start_gateway(tmp_path_factory.mktemp("vision-gateway"), table, "unused", env) as started:
         yield started
 
@@ -210,21 +222,62 @@ def test_hostile_images_are_400s_naming_the_problem(
     assert received(upstream, before) == []
 
 
-@pytest.mark.parametrize("target", ["loopback", "metadata"])
+@pytest.mark.parametrize("target", ["127.0.0.1", "localhost", "2130706433", "0.0.0.0"])
 def test_image_urls_to_internal_addresses_are_refused_without_connecting(
     vision: OpenAI, upstream: FakeUpstream, internal: tuple[int, type[ImageHandler]], target: str
 ) -> None:
     port, handler = internal
-    url = {
-        "loopback": f"http://127.0.0.1:{port}/secret.jpg",
-        "metadata": "http://169.254.169.254/latest/meta-data/",
-    }[target]
-    before = len(upstream.requests_for("glm-4.6v"))
+    before, hits = len(upstream.requests_for("glm-4.6v")), len(handler.hits)
+    url = f"http://{target}:{port}/secret.jpg"
 
     error = refused(lambda: vision.chat.completions.create(model="glm-4.6v", messages=seed_messages(url)))
 
     assert "non-public" in error.message
-    assert handler.hits == []
+    assert handler.hits[hits:] == []
+    assert received(upstream, before) == []
+
+
+def test_the_internal_listener_is_reachable_when_trusted(
+    vision: OpenAI, upstream: FakeUpstream, internal: tuple[int, type[ImageHandler]]
+) -> None:
+    """The control of the test above: through a trusted name the same listener serves the image."""
+    port, handler = internal
+    hits = len(handler.hits)
+
+    completion = vision.chat.completions.create(
+        model="glm-4.6v", messages=seed_messages(f"http://127.0.0.2:{port}/secret.jpg")
+    )
+
+    assert completion.choices[0].message.content
+    assert handler.hits[hits:] == ["/secret.jpg"]
+
+
+def test_the_metadata_address_is_refused(vision: OpenAI, upstream: FakeUpstream) -> None:
+    """169.254.169.254 is not on this machine, so only the refusal can be observed, not the connect."""
+    before = len(upstream.requests_for("glm-4.6v"))
+    url = "http://169.254.169.254/latest/meta-data/"
+
+    error = refused(lambda: vision.chat.completions.create(model="glm-4.6v", messages=seed_messages(url)))
+
+    assert "non-public" in error.message
+    assert received(upstream, before) == []
+
+
+def test_a_stalled_image_url_is_a_400_after_the_fetch_timeout(
+    vision: OpenAI, upstream: FakeUpstream, image_host: tuple[str, type[ImageHandler]]
+) -> None:
+    root, handler = image_host
+    before, hits = len(upstream.requests_for("glm-4.6v")), len(handler.hits)
+    started = time.monotonic()
+
+    error = refused(
+        lambda: vision.chat.completions.create(model="glm-4.6v", messages=seed_messages(f"{root}/stall.jpg"))
+    )
+
+    elapsed = time.monotonic() - started
+    assert "timed out" in error.message
+    assert FETCH_TIMEOUT_S <= elapsed < FETCH_TIMEOUT_S + 1.5, elapsed
+    assert handler.hits[hits:] == ["/stall.jpg"], "the fetch was made, and given up"
     assert received(upstream, before) == []
 
 

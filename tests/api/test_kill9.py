@@ -2,7 +2,8 @@
 
 A response counts as completed when the client has all of it: the JSON body, or a stream's
 ``[DONE]``. The server commits the row before it sends those last bytes, so every completed
-response must have its row in the database that the killed process leaves behind.
+response must have its row in the database that the killed process leaves behind: a SQLite file
+(WAL), or PostgreSQL (a fresh schema).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 
@@ -28,15 +30,36 @@ REQUESTS = 50
 KILL_AFTER = 15  # completed responses
 
 
-@pytest.fixture
-def victim(data_dir: Path, tmp_path: Path) -> Iterator[tuple[GlmServe, Path]]:
-    db = tmp_path / "kill9.db"
-    env = {"GLMSERVE_DATABASE_URL": f"sqlite+aiosqlite:///{db}", "GLMSERVE_ENGINE__MAX_WAITING": "64"}
+@pytest.fixture(params=["sqlite", "postgresql"])
+def victim(data_dir: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[GlmServe, str]]:
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'kill9.db'}"
+    else:
+        url = request.getfixturevalue("pg_schemas").new()
+    env = {"GLMSERVE_DATABASE_URL": url, "GLMSERVE_ENGINE__MAX_WAITING": "64"}
     server = server_process.start(data_dir, tmp_path / "server.log", new_zhipu_key(), env)
     try:
-        yield server, db
+        yield server, url
     finally:
         server.stop()
+
+
+def stored_rows(url: str) -> dict[str, int]:
+    """``request_id -> status`` of every usage row the killed server left in its database."""
+    if url.startswith("sqlite"):
+        with sqlite3.connect(url.split("///", 1)[1]) as conn:  # opening recovers the WAL left behind
+            assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+            return {r[0]: r[1] for r in conn.execute("SELECT request_id, status FROM usage_events")}
+
+    async def read() -> dict[str, int]:
+        base, _, query = url.partition("?search_path=")
+        conn = await asyncpg.connect(base, server_settings={"search_path": query})
+        try:
+            return {r[0]: r[1] for r in await conn.fetch("SELECT request_id, status FROM usage_events")}
+        finally:
+            await conn.close()
+
+    return asyncio.run(read())
 
 
 async def one(http: httpx.AsyncClient, i: int, completed: set[str]) -> None:
@@ -74,13 +97,11 @@ async def storm(server: GlmServe) -> tuple[set[str], int]:
     return completed, REQUESTS - len(completed)
 
 
-def test_kill_9_loses_no_row_of_a_completed_response(victim: tuple[GlmServe, Path]) -> None:
-    server, db = victim
+def test_kill_9_loses_no_row_of_a_completed_response(victim: tuple[GlmServe, str]) -> None:
+    server, url = victim
     completed, cut_off = asyncio.run(storm(server))
     server.proc.wait(timeout=10)
-    with sqlite3.connect(db) as conn:  # opening recovers the WAL the killed process left
-        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        stored = {r[0]: r[1] for r in conn.execute("SELECT request_id, status FROM usage_events")}
+    stored = stored_rows(url)
     missing = sorted(completed - set(stored))
     figures = {
         "requests": REQUESTS, "completed_before_kill": len(completed), "cut_off": cut_off,

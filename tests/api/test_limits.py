@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import time
 from typing import Any
 
 import httpx
@@ -34,6 +35,30 @@ def test_rpm_gives_1303_with_retry_after_and_ratelimit_headers(server: GlmServe)
     assert 1 <= int(response.headers["retry-after"]) <= 60
     assert response.headers["x-should-retry"] == "true"
     assert response.headers["x-ratelimit-remaining-requests"] == "0"
+
+
+def test_retry_after_of_1303_is_right(server: GlmServe) -> None:
+    """Waiting the advertised Retry-After gets the next request in; 1.5 s less does not.
+
+    The window is 60 s and counted per second, so this takes a minute: the first requests come
+    at least 20 s before the refusals, which must therefore advertise at most 40 s, not 60.
+    """
+    keys = [create_key(server, name=f"retry-{kind}", **{kind: 1})[0] for kind in ("rpm", "tpm")]
+    assert [chat(server, key).status_code for key in keys] == [200, 200]
+    time.sleep(20)
+    waits = []  # (the refusal was sent, it was answered, Retry-After, key)
+    for key in keys:
+        sent = time.monotonic()
+        refused = chat(server, key)
+        assert (refused.status_code, error_code(refused)) == (429, "1303"), refused.text
+        waits.append((sent, time.monotonic(), int(refused.headers["retry-after"]), key))
+    assert all(1 <= retry_after <= 40 for _, _, retry_after, _ in waits), waits
+    for sent, _, retry_after, key in waits:  # the window frees after more than Retry-After - 1 s
+        time.sleep(max(0.0, sent + retry_after - 1.5 - time.monotonic()))
+        assert chat(server, key).status_code == 429, f"admitted 1.5 s before its Retry-After ran out: {waits}"
+    for _, answered, retry_after, key in waits:  # and at most Retry-After after the answer
+        time.sleep(max(0.0, answered + retry_after - time.monotonic()))
+        assert chat(server, key).status_code == 200, f"still refused once its Retry-After passed: {waits}"
 
 
 def test_tpm_counts_tokens_and_refuses_past_the_limit(server: GlmServe) -> None:

@@ -140,10 +140,17 @@ def test_tool_use_round_trip(client: anthropic.Anthropic) -> None:
         "content": [{"type": "text", "text": "Sunny, 25 C"}],
     }
     turns = [question, {"role": "assistant", "content": first.content}, {"role": "user", "content": [result]}]
+    # tool_choice none: the answer must come from the result (a 0.5B model would happily call again).
     second = client.messages.create(
-        model=MODEL, max_tokens=24, tools=[WEATHER], messages=turns, extra_body=GREEDY
+        model=MODEL,
+        max_tokens=24,
+        tools=[WEATHER],
+        tool_choice={"type": "none"},
+        messages=turns,
+        extra_body=GREEDY,
     )
     assert second.stop_reason in ("end_turn", "max_tokens") and text_of(second)
+    assert all(b.type == "text" for b in second.content)
 
 
 def test_a_named_tool_streams_one_tool_use_block(zhipu_path: anthropic.Anthropic) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +27,6 @@ import pytest
 from openai import AsyncOpenAI, OpenAI
 
 from . import server_process
-from .conftest import REQUEST_TIMEOUT_S
 from .credentials import new_zhipu_key
 from .fake_upstream import ANSWER, FakeUpstream
 from .responses_wire import assert_response, post_stream, streamed_text
@@ -35,6 +35,7 @@ from .upstream_gateway import UPSTREAM_KEY_ENV, start_gateway
 from .wire_schema import sdk_dump
 
 MODEL = "glm-4.5-flash"
+SLOW_TIMEOUT_S = 600  # a Codex turn carries a long prompt; a busy machine may be slow with it
 SHELL = {
     "type": "function",
     "name": "shell",
@@ -93,7 +94,7 @@ def codex_turn(input_items: list[dict[str, Any]], cache_key: str) -> dict[str, A
 @pytest.fixture(scope="module")
 def raw(server: GlmServe) -> Iterator[httpx.Client]:
     headers = {"Authorization": f"Bearer {server.api_key}", "originator": "codex_cli_rs"}
-    with httpx.Client(base_url=server.v1_url, headers=headers, timeout=REQUEST_TIMEOUT_S) as http:
+    with httpx.Client(base_url=server.v1_url, headers=headers, timeout=SLOW_TIMEOUT_S) as http:
         yield http
 
 
@@ -139,7 +140,11 @@ def test_a_codex_shaped_exchange(raw: httpx.Client) -> None:
 
 
 def test_the_agents_sdk_runs_an_agent_with_a_function_tool(server: GlmServe) -> None:
-    agents = pytest.importorskip("agents")
+    """The agent calls its tool (``stop_on_first_tool``: the tool's output is the result); a second
+    run sends that conversation back (the call and its output) and the model answers in text.
+    (The full tool loop over a scripted engine is in tests/service/test_responses.py.)"""
+    import agents  # installed by ./run (see its comment on pyjwt)
+
     calls: list[str] = []
 
     @agents.function_tool
@@ -149,34 +154,44 @@ def test_the_agents_sdk_runs_an_agent_with_a_function_tool(server: GlmServe) -> 
         return f"The weather in {city} is sunny, 22 C."
 
     async def run() -> Any:
-        client = AsyncOpenAI(api_key=server.api_key, base_url=server.v1_url, max_retries=0)
+        client = AsyncOpenAI(
+            api_key=server.api_key, base_url=server.v1_url, max_retries=0, timeout=SLOW_TIMEOUT_S
+        )
         model = agents.OpenAIResponsesModel(model=MODEL, openai_client=client)
+        settings = agents.ModelSettings(tool_choice="required", temperature=0, max_tokens=48)
         agent = agents.Agent(
             name="weather",
-            instructions="Answer weather questions with the get_weather tool, in one short sentence.",
+            instructions="Answer weather questions with the get_weather tool. Reply in at most ten words.",
             tools=[get_weather],
             model=model,
-            model_settings=agents.ModelSettings(tool_choice="required", temperature=0, max_tokens=80),
+            model_settings=settings,
+            tool_use_behavior="stop_on_first_tool",
         )
         config = agents.RunConfig(tracing_disabled=True)
         try:
-            return await agents.Runner.run(
-                agent, "What is the weather in Paris?", run_config=config, max_turns=4
+            called = await agents.Runner.run(agent, "What is the weather in Paris?", run_config=config)
+            replying = agent.clone(model_settings=settings.resolve(agents.ModelSettings(tool_choice="none")))
+            answered = await agents.Runner.run(
+                replying, called.to_input_list(), run_config=config, max_turns=1
             )
+            return called, answered
         finally:
             await client.close()
 
-    result = asyncio.run(run())
+    called, answered = asyncio.run(run())
     assert calls and calls[0]
-    kinds = [item.type for item in result.new_items]
-    assert kinds[:2] == ["tool_call_item", "tool_call_output_item"]  # then the model answered
-    assert isinstance(result.final_output, str) and result.final_output
-    responses = result.raw_responses
-    assert len(responses) >= 2 and all(r.usage.input_tokens > 0 for r in responses)
+    assert [item.type for item in called.new_items] == ["tool_call_item", "tool_call_output_item"]
+    assert called.final_output == f"The weather in {calls[0]} is sunny, 22 C."
+    assert [item.type for item in answered.new_items] == ["message_output_item"]
+    assert isinstance(answered.final_output, str) and answered.final_output
+    sent = [item.get("type") for item in called.to_input_list()]
+    assert sent[-2:] == ["function_call", "function_call_output"]  # what the second run sent back
+    for result in (called, answered):
+        assert all(r.usage.input_tokens > 0 for r in result.raw_responses)
 
 
 def test_a_chat_completions_upstream_serves_a_responses_client(tmp_path: Path) -> None:
-    with FakeUpstream() as fake:
+    with FakeUpstream(chunks=10) as fake:  # ten chunks: the whole ANSWER
         deployment = {
             "kind": "openai",
             "base_url": fake.base_url,
@@ -189,10 +204,26 @@ def test_a_chat_completions_upstream_serves_a_responses_client(tmp_path: Path) -
         }
         with start_gateway(tmp_path / "gw", table, "sk-upstream") as gateway:
             with OpenAI(api_key=gateway.api_key, base_url=gateway.v1_url, max_retries=0) as sdk:
-                created = sdk.responses.create(model="relay", input="say hello", max_output_tokens=32)
+                created = sdk.responses.create(model="relay", input="say hello")
                 assert_response(sdk_dump(created))
                 assert created.output_text == ANSWER and created.usage is not None
                 assert sdk.responses.retrieve(created.id).output_text == ANSWER
+                tool = {**SHELL, "name": "get_weather"}
+                first = sdk.responses.create(model="relay", input="weather?", tools=[tool])
+                call = first.output[0]
+                assert call.type == "function_call" and call.arguments == '{"city": "Beijing"}'
+                output = {"type": "function_call_output", "call_id": call.call_id, "output": "sunny"}
+                answer = sdk.responses.create(
+                    model="relay",
+                    input=[output],
+                    previous_response_id=first.id,
+                    tools=[tool],
+                    tool_choice="none",
+                )
+                assert answer.output_text == ANSWER
+                relayed = fake.requests_for("ok")[-1].body["messages"]
+                assert [m["role"] for m in relayed] == ["user", "assistant", "tool"]
+                assert relayed[1]["tool_calls"][0]["id"] == call.call_id and relayed[2]["content"] == "sunny"
             headers = {"Authorization": f"Bearer {gateway.api_key}"}
             with httpx.Client(base_url=gateway.v1_url, headers=headers, timeout=30) as http:
                 events = post_stream(http, {"model": "relay", "input": "say hello"})
@@ -200,9 +231,13 @@ def test_a_chat_completions_upstream_serves_a_responses_client(tmp_path: Path) -
                 failed = post_stream(http, {"model": "broken", "input": "say hello"})
                 assert failed[-1]["type"] == "response.failed"
                 assert failed[-1]["response"]["error"]["code"] == "server_error"
-                assert http.get(f"responses/{failed[-1]['response']['id']}").json()["status"] == "failed"
+                stored = http.get(f"responses/{failed[-1]['response']['id']}")
+                deadline = time.monotonic() + 5  # kept just after the stream ends
+                while stored.status_code == 404 and time.monotonic() < deadline:
+                    stored = http.get(f"responses/{failed[-1]['response']['id']}")
+                assert stored.json()["status"] == "failed"
         sent = fake.requests_for("ok")
-        assert sent and sent[-1].body["messages"] == [{"role": "user", "content": "say hello"}]
+        assert sent and sent[0].body["messages"] == [{"role": "user", "content": "say hello"}]
 
 
 def test_stored_responses_survive_a_restart(server: GlmServe, tmp_path: Path) -> None:

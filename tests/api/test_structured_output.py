@@ -19,6 +19,7 @@ from openai import OpenAI
 from pydantic import BaseModel
 from zhipuai import ZhipuAI
 
+from .reference_tokens import TokenCounter
 from .server_process import GlmServe
 from .sse import assert_chunk_sequence, assert_framing, finish_chunk, post_stream
 from .test_errors import check_error_response
@@ -74,12 +75,14 @@ def create(http: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def test_json_object(http: httpx.Client) -> None:
+def test_json_object(http: httpx.Client, token_counter: TokenCounter) -> None:
     body = create(http, JSON_OBJECT)
 
     content = body["choices"][0]["message"]["content"]
     print(content)
     assert isinstance(json.loads(content), dict)
+    # The JSON's own tokens and the end-of-turn token the model stopped with, exactly.
+    assert body["usage"]["completion_tokens"] == token_counter.count_text(content) + 1, content
 
 
 def test_json_object_stream(http: httpx.Client) -> None:
@@ -188,11 +191,14 @@ def test_sdk_parse(client: OpenAI) -> None:
     completion = client.chat.completions.parse(**PARSE, response_format=City)
 
     message = completion.choices[0].message
-    print(message.parsed)
+    print(message.content)
     assert completion.choices[0].finish_reason == "stop"
-    assert isinstance(message.parsed, City)
-    assert message.parsed == City.model_validate_json(message.content or "")
-    assert message.refusal is None
+    assert isinstance(message.parsed, City) and message.refusal is None
+    # pydantic's lax parsing would take "population": "2140000" or extra keys; the strict schema the
+    # SDK sent (every field required, no others, population an integer) must hold on the wire.
+    strict = {**City.model_json_schema(), "additionalProperties": False}
+    assert strict["required"] == list(City.model_fields)
+    assert_schema_valid(message.content or "", strict)
 
 
 def test_sdk_stream_helper_parse(client: OpenAI) -> None:
@@ -207,7 +213,7 @@ def test_sdk_stream_helper_parse(client: OpenAI) -> None:
 
 @dataclass(frozen=True)
 class Invalid:
-    """A response_format refused with 400: the prefix of `param` and a word the message must contain."""
+    """A response_format refused with 400 ``1214``: the exact `param` and a word the message must contain."""
 
     response_format: Any
     param: str
@@ -218,17 +224,16 @@ def json_schema(**fields: Any) -> dict[str, Any]:
     return {"type": "json_schema", "json_schema": {"name": "Out", **fields}}
 
 
+SCHEMA_PARAM = "response_format.json_schema.schema"
 INVALID: dict[str, Invalid] = {
-    "type-objekt": Invalid(json_schema(schema={"type": "objekt"}), "response_format", "schema"),
-    "properties-5": Invalid(
-        json_schema(schema={"type": "object", "properties": 5}), "response_format", "schema"
-    ),
+    "type-objekt": Invalid(json_schema(schema={"type": "objekt"}), SCHEMA_PARAM, "schema"),
+    "properties-5": Invalid(json_schema(schema={"type": "object", "properties": 5}), SCHEMA_PARAM, "schema"),
     "required-not-a-list": Invalid(
-        json_schema(schema={"type": "object", "required": "a"}), "response_format", "schema"
+        json_schema(schema={"type": "object", "required": "a"}), SCHEMA_PARAM, "schema"
     ),
     "schema-missing": Invalid(json_schema(), "response_format", "schema"),
     "json_schema-missing": Invalid({"type": "json_schema"}, "response_format", "json_schema"),
-    "unknown-type": Invalid({"type": "xml"}, "response_format", "type"),
+    "unknown-type": Invalid({"type": "xml"}, "response_format.type", "type"),
 }
 
 
@@ -242,8 +247,6 @@ def test_invalid_response_format(client: OpenAI, name: str, stream: bool) -> Non
             **{**JSON_SCHEMA, "max_tokens": 4, "response_format": case.response_format}, stream=stream
         )
 
-    error = check_error_response(caught.value.response, 400, None)
-    assert error["code"] in ("1210", "1214"), error
-    assert caught.value.code == error["code"]
-    assert caught.value.param is not None and caught.value.param.startswith(case.param), error
+    error = check_error_response(caught.value.response, 400, "1214")  # the README: an invalid field
+    assert error["param"] == case.param, error
     assert case.mentions in error["message"], error

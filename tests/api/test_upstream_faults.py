@@ -73,8 +73,8 @@ def models(fake: FakeUpstream) -> dict[str, dict[str, Any]]:
     }
     table["solo-zhipu-1261"] = {"deployments": [deployment(fake.base_url, "zhipu_200_error:1261")]}
     table["drip"] = {"deployments": [deployment(fake.base_url, "drip:0.3")]}
-    table["disconnect"] = {"deployments": [deployment(fake.base_url, "disconnect")]}
-    table["plain"] = {"deployments": [deployment(fake.base_url, "plain")]}
+    table["disconnect"] = {"deployments": [deployment(fake.base_url, "ok-disconnect")]}
+    table["plain"] = {"deployments": [deployment(fake.base_url, "ok-plain")]}
     return table
 
 
@@ -164,7 +164,7 @@ def test_slow_drip_within_the_timeout_streams_to_the_end(gw: httpx.Client) -> No
 def test_client_disconnect_closes_the_upstream_request_within_a_second(
     gateway: GlmServe, fake: FakeUpstream
 ) -> None:
-    fake.script("disconnect", ["drip:0.5"])
+    fake.script("ok-disconnect", ["drip:0.5"])
     headers = {"Authorization": f"Bearer {gateway.api_key}"}
     with httpx.Client(base_url=gateway.paas_url, headers=headers, timeout=30) as client:
         with client.stream("POST", "chat/completions", json=ask("disconnect", stream=True)) as response:
@@ -173,7 +173,7 @@ def test_client_disconnect_closes_the_upstream_request_within_a_second(
                 pass
         closed_at = time.monotonic()
     deadline = closed_at + 5
-    record = fake.requests_for("disconnect")[-1]
+    record = fake.requests_for("ok-disconnect")[-1]
     while record.ended is None and time.monotonic() < deadline:
         time.sleep(0.01)
     assert record.outcome == "client_closed"
@@ -186,7 +186,7 @@ def test_upstream_sees_only_its_own_key_and_always_asks_for_usage(
     response = gw.post("chat/completions", json=ask("plain", max_tokens=5))
     assert response.status_code == 200
     assert response.json()["usage"]["completion_tokens"] == len(ANSWER.split())
-    record = fake.requests_for("plain")[-1]
+    record = fake.requests_for("ok-plain")[-1]
     assert record.headers["authorization"] == f"Bearer {UPSTREAM_SECRET}"
     assert all(gateway.api_key not in value for value in record.headers.values())
     assert record.body["stream"] is True and record.body["stream_options"] == {"include_usage": True}
@@ -210,3 +210,15 @@ def test_models_command_prints_each_deployment_with_its_health(gateway: GlmServe
     refused = next(i for i, line in enumerate(lines) if line.startswith("refused "))
     assert lines[refused].rstrip().endswith("DOWN")
     assert "up (" in lines[refused + 1]
+
+
+def test_the_fake_upstream_refuses_names_that_are_no_scenario(fake: FakeUpstream) -> None:
+    """A typo in a deployment's model must fail its test, never quietly answer like ``ok``."""
+    with pytest.raises(ValueError, match="names no scenario"):
+        fake.set_default("ok-typo", "reset_befor")
+    with pytest.raises(ValueError, match="names no scenario"):
+        fake.script("ok-typo", ["ok", "stal_mid"])
+    response = httpx.post(f"{fake.base_url}/chat/completions", json={"model": "okay-typo"}, timeout=5)
+    assert response.status_code == 500 and "'okay-typo' names no scenario" in response.text
+    assert fake.unknown == ["okay-typo"]
+    fake.unknown.clear()  # seen here on purpose; the fixture's exit fails on any left over

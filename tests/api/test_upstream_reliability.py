@@ -3,6 +3,7 @@ concurrency limits, fallback to the embedded model; and what each upstream kind 
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ import pytest
 from openai import OpenAI
 
 from .fake_upstream import ANSWER, FakeUpstream
+from .prometheus import moved, scrape, value
 from .server_process import GlmServe, free_port
 from .sse import assert_chunk_sequence, post_stream
 from .upstream_gateway import UPSTREAM_KEY_ENV, ask, gateway_client, start_gateway
@@ -35,9 +37,9 @@ def models(fake: FakeUpstream, server: GlmServe) -> dict[str, dict[str, Any]]:
         "brk": {
             "retry": {"retries": 0},
             "breaker": {"failures": 2, "cooldown_s": 1.0},
-            "deployments": [up(url, "brk-up")],
+            "deployments": [up(url, "ok-brk")],
         },
-        "bal": {"deployments": [up(url, "bal-a", weight=3), up(url, "bal-b", weight=1)]},
+        "bal": {"deployments": [up(url, "ok-bal-a", weight=3), up(url, "ok-bal-b", weight=1)]},
         "outage": {
             "retry": {
                 "retries": 3,
@@ -50,13 +52,14 @@ def models(fake: FakeUpstream, server: GlmServe) -> dict[str, dict[str, Any]]:
             "breaker": {"failures": 0},
             "deployments": [up(url, "status:503"), up(url, "status:503")],
         },
-        "ra": {"deployments": [up(url, "r429")]},
-        "ra-long": {"deployments": [up(url, "r429long")]},
+        "ra": {"deployments": [up(url, "ok-r429")]},
+        "ra-long": {"deployments": [up(url, "ok-r429long")]},
+        "ra-mid": {"retry": {"max_wait_s": 1}, "deployments": [up(url, "ok-r429mid")]},
         "mc": {"deployments": [up(url, "slow:1.5", max_concurrency=1)]},
         "hc": {
             "deployments": [
-                up(url, "hc-a", health_path="health/a", health_interval_s=0.2),
-                up(url, "hc-b", health_path="health/b", health_interval_s=0.2),
+                up(url, "ok-hc-a", health_path="health/a", health_interval_s=0.2),
+                up(url, "ok-hc-b", health_path="health/b", health_interval_s=0.2),
             ]
         },
         "zj": {
@@ -64,9 +67,12 @@ def models(fake: FakeUpstream, server: GlmServe) -> dict[str, dict[str, Any]]:
         },
         "vr": {"deployments": [up(url, "vllm_reasoning", kind="vllm")]},
         "whole": {"deployments": [up(url, "ignore_stream", kind="llamacpp")]},
-        "tools": {"deployments": [up(url, "tooling", kind="sglang")]},
+        "tools": {"deployments": [up(url, "ok-tooling", kind="sglang")]},
         "to-embedded": {
-            "deployments": [up(closed, "x"), {"kind": "embedded", "gguf": server.model_path, "priority": 1}],
+            "deployments": [
+                up(closed, "ok-never-reached"),
+                {"kind": "embedded", "gguf": server.model_path, "priority": 1},
+            ],
         },
     }
 
@@ -98,35 +104,45 @@ def deployments(gateway: GlmServe, model: str) -> list[dict[str, Any]]:
 def test_breaker_opens_after_consecutive_failures_and_recovers(
     gw: httpx.Client, gateway: GlmServe, fake: FakeUpstream
 ) -> None:
-    fake.set_default("brk-up", "status:500")
+    labels = {"model": "brk", "deployment": deployments(gateway, "brk")[0]["deployment"]}
+    before = scrape(gateway.root)
+    fake.set_default("ok-brk", "status:500")
     assert [gw.post("chat/completions", json=ask("brk")).status_code for _ in range(2)] == [502, 502]
     shed = gw.post("chat/completions", json=ask("brk"))
     assert shed.status_code == 503 and shed.headers["retry-after"] == "1"
-    assert len(fake.requests_for("brk-up")) == 2, "an open breaker sends nothing upstream"
+    assert shed.json()["error"]["code"] == "1305"
+    assert len(fake.requests_for("ok-brk")) == 2, "an open breaker sends nothing upstream"
     assert deployments(gateway, "brk")[0]["breaker"] == "open"
+    opened = scrape(gateway.root)
+    assert moved(before, opened, "glmserve_upstream_errors_total", **labels) == 2
+    assert (
+        value(before, "glmserve_breaker_state", **labels),
+        value(opened, "glmserve_breaker_state", **labels),
+    ) == (0, 2)
 
-    fake.set_default("brk-up", None)
-    time.sleep(1.1)
+    fake.set_default("ok-brk", None)
+    time.sleep(int(shed.headers["retry-after"]))  # exactly the advertised wait, then the probe gets in
     assert gw.post("chat/completions", json=ask("brk")).status_code == 200
     assert deployments(gateway, "brk")[0]["breaker"] == "closed"
-    assert len(fake.requests_for("brk-up")) == 3
+    assert value(scrape(gateway.root), "glmserve_breaker_state", **labels) == 0
+    assert len(fake.requests_for("ok-brk")) == 3
 
 
 def test_balancing_spreads_load_by_weight(gw: httpx.Client, gateway: GlmServe, fake: FakeUpstream) -> None:
     for _ in range(40):
         assert gw.post("chat/completions", json=ask("bal")).status_code == 200
-    assert (len(fake.requests_for("bal-a")), len(fake.requests_for("bal-b"))) == (30, 10)
+    assert (len(fake.requests_for("ok-bal-a")), len(fake.requests_for("ok-bal-b"))) == (30, 10)
     usage = gw.get(f"{gateway.root}/admin/usage", params={"model": "bal", "limit": 100})
     assert usage.status_code == 200, usage.text
     served = Counter(row["deployment"] for row in usage.json()["data"])
     assert served == {"bal#0": 30, "bal#1": 10}, "each usage row names the deployment that answered"
 
-    fake.set_default("bal-a", "slow:0.2")
-    fake.set_default("bal-b", "slow:0.2")
+    fake.set_default("ok-bal-a", "slow:0.2")
+    fake.set_default("ok-bal-b", "slow:0.2")
     with ThreadPoolExecutor(8) as pool:
         codes = list(pool.map(lambda _: gw.post("chat/completions", json=ask("bal")).status_code, range(40)))
     assert codes == [200] * 40
-    a, b = len(fake.requests_for("bal-a")) - 30, len(fake.requests_for("bal-b")) - 10
+    a, b = len(fake.requests_for("ok-bal-a")) - 30, len(fake.requests_for("ok-bal-b")) - 10
     assert 0.6 <= a / (a + b) <= 0.9, (a, b)
 
 
@@ -138,27 +154,43 @@ def test_full_outage_never_retries_beyond_the_budget(gw: httpx.Client, fake: Fak
     assert {a.json()["error"]["code"] for a in answers} == {"1305"}
     attempts = len(fake.requests_for("status:503"))
     first_rounds = 2 * requests  # every request tries both deployments once (fallback)
-    budget = max(2, int(0.1 * requests))  # retry rounds allowed: budget_min, or the ratio of requests
+    budget = 2 + math.floor(0.1 * requests)  # budget_min plus budget_ratio of the requests (README)
     retry_rounds = (attempts - first_rounds) / 2  # a retry round tries both deployments again
-    assert 0 < retry_rounds <= budget, attempts
+    # Each request wants 3 more rounds, so the budget is spent to the last round, never beyond.
+    assert retry_rounds == budget == 6, attempts
 
 
 def test_short_retry_after_is_waited_out(gw: httpx.Client, gateway: GlmServe, fake: FakeUpstream) -> None:
-    fake.script("r429", ["status:429:1"])
+    fake.script("ok-r429", ["status:429:1"])
     response = gw.post("chat/completions", json=ask("ra"))
-    seen = [(r.behaviour, r.outcome, round(r.started, 3)) for r in fake.requests_for("r429")]
+    seen = [(r.behaviour, r.outcome, round(r.started, 3)) for r in fake.requests_for("ok-r429")]
     assert response.status_code == 200, (response.text, seen, deployments(gateway, "ra"))
-    first, second = fake.requests_for("r429")
+    first, second = fake.requests_for("ok-r429")
     assert second.started - first.started >= 0.9
 
 
 def test_long_retry_after_goes_back_to_the_client(gw: httpx.Client, fake: FakeUpstream) -> None:
-    fake.script("r429long", ["status:429:30"])
+    fake.script("ok-r429long", ["status:429:30"])
     response = gw.post("chat/completions", json=ask("ra-long"))
     assert response.status_code == 429 and response.headers["retry-after"] == "30"
     again = gw.post("chat/completions", json=ask("ra-long"))
     assert again.status_code == 429 and 25 <= int(again.headers["retry-after"]) <= 30
-    assert len(fake.requests_for("r429long")) == 1, "no request goes upstream before Retry-After"
+    assert len(fake.requests_for("ok-r429long")) == 1, "no request goes upstream before Retry-After"
+
+
+def test_retry_after_passed_to_the_client_is_right(gw: httpx.Client, fake: FakeUpstream) -> None:
+    """Longer than ``max_wait_s``: the client gets the upstream's Retry-After, and waiting it gets in."""
+    fake.script("ok-r429mid", ["status:429:2"])
+    refused = gw.post("chat/completions", json=ask("ra-mid"))
+    assert (refused.status_code, refused.headers["retry-after"]) == (429, "2"), refused.text
+    refused_at = time.monotonic()
+    again = gw.post("chat/completions", json=ask("ra-mid"))
+    assert again.status_code == 429 and again.headers["retry-after"] in ("1", "2")
+    assert len(fake.requests_for("ok-r429mid")) == 1, "no request goes upstream before Retry-After"
+    time.sleep(max(0.0, refused_at + int(refused.headers["retry-after"]) - time.monotonic()))
+    admitted = gw.post("chat/completions", json=ask("ra-mid"))
+    assert admitted.status_code == 200, admitted.text
+    assert len(fake.requests_for("ok-r429mid")) == 2
 
 
 def test_max_concurrency_sheds_with_429(gw: httpx.Client) -> None:
@@ -177,10 +209,10 @@ def test_failing_health_check_takes_a_deployment_out_and_back(
     deadline = time.monotonic() + 5
     while deployments(gateway, "hc")[0]["healthy"] is not False and time.monotonic() < deadline:
         time.sleep(0.05)
-    before = len(fake.requests_for("hc-a"))
+    before = len(fake.requests_for("ok-hc-a"))
     for _ in range(6):
         assert gw.post("chat/completions", json=ask("hc")).status_code == 200
-    assert len(fake.requests_for("hc-a")) == before and len(fake.requests_for("hc-b")) >= 6
+    assert len(fake.requests_for("ok-hc-a")) == before and len(fake.requests_for("ok-hc-b")) >= 6
 
     fake.unhealthy.clear()
     deadline = time.monotonic() + 5
@@ -188,7 +220,7 @@ def test_failing_health_check_takes_a_deployment_out_and_back(
         time.sleep(0.05)
     for _ in range(6):
         assert gw.post("chat/completions", json=ask("hc")).status_code == 200
-    assert len(fake.requests_for("hc-a")) > before
+    assert len(fake.requests_for("ok-hc-a")) > before
     assert fake.health_checks("a") >= 2
 
 

@@ -1,7 +1,9 @@
-"""Token usage is exact: prompt_tokens matches an independent count of the rendered prompt.
+"""Token usage is exact: prompt_tokens and completion_tokens match an independent count.
 
 The reference count renders Qwen2.5's ChatML by hand and tokenizes it with the same GGUF loaded
-in this process (reference_tokens.py); the server must agree with it to the token.
+in this process (reference_tokens.py); the server must agree with it to the token. An answer
+that ends by itself (``stop``) has one generated token beyond its text, the end-of-turn token
+``<|im_end|>``, counted as llama.cpp and vLLM count it; one cut off (``length``) has none.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import pytest
 from openai import OpenAI
 
 from .reference_tokens import TokenCounter, render_chatml
-from .sse import assert_chunk_sequence, post_stream
+from .sse import assert_chunk_sequence, finish_chunk, post_stream
 
 CONVERSATIONS: dict[str, list[dict[str, str]]] = {
     "system-and-user": [
@@ -71,6 +73,38 @@ def test_stream_prompt_tokens_match_reference(
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
 
 
+NATURAL_STOPS = {
+    "english": [{"role": "user", "content": "hi"}],
+    "chinese": [{"role": "user", "content": "用一句话介绍你自己。"}],
+}
+
+
+@pytest.mark.parametrize("name", list(NATURAL_STOPS))
+def test_completion_tokens_of_a_natural_stop_are_the_text_and_its_end(
+    http: httpx.Client, token_counter: TokenCounter, name: str
+) -> None:
+    response = http.post("chat/completions", json=request(NATURAL_STOPS[name], max_tokens=64))
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    content = body["choices"][0]["message"]["content"]
+    assert body["choices"][0]["finish_reason"] == "stop", "the answer must end by itself"
+    assert body["usage"]["completion_tokens"] == token_counter.count_text(content) + 1, content
+
+
+def test_streamed_completion_tokens_of_a_natural_stop(
+    http: httpx.Client, token_counter: TokenCounter
+) -> None:
+    body = {**request(NATURAL_STOPS["english"], max_tokens=64), "stream_options": {"include_usage": True}}
+
+    raw = post_stream(http, body)
+
+    assert raw.status_code == 200, raw.text
+    usage = assert_chunk_sequence(raw.chunks, include_usage=True)
+    assert finish_chunk(raw.chunks)["choices"][0]["finish_reason"] == "stop"
+    assert usage["completion_tokens"] == token_counter.count_text(raw.content) + 1, raw.content
+
+
 def test_completion_tokens_equal_max_tokens_when_cut(client: OpenAI, token_counter: TokenCounter) -> None:
     messages = [{"role": "user", "content": "Describe the water cycle in great detail."}]
 
@@ -79,6 +113,7 @@ def test_completion_tokens_equal_max_tokens_when_cut(client: OpenAI, token_count
     assert completion.choices[0].finish_reason == "length"
     assert completion.usage is not None
     assert completion.usage.completion_tokens == 7
+    assert token_counter.count_text(completion.choices[0].message.content or "") == 7
     assert_prompt_count(completion.usage.prompt_tokens, token_counter.count_chat(messages), messages)
     assert completion.usage.total_tokens == completion.usage.prompt_tokens + 7
 

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from .accounts import TIMEOUT_S, admin, chat, chat_body, create_key
+from .prometheus import moved, scrape, value
 from .server_process import GlmServe
 
 
@@ -69,11 +70,11 @@ def test_refused_and_failed_requests_have_rows_too(server: GlmServe) -> None:
     assert chat(server, key, request_id=limited_id).status_code == 429
     (limited,) = wait_rows(server, limited_id)
     assert (limited["status"], limited["error_code"], limited["prompt_tokens"]) == (429, "1303", 0)
-    admin_key, _ = create_key(server, name="usage-bad")
-    assert chat(server, admin_key, request_id=bad_id, tool_choice="required").status_code == 400
+    other_key, other_id = create_key(server, name="usage-bad")
+    assert chat(server, other_key, request_id=bad_id, tool_choice="required").status_code == 400
     (bad,) = wait_rows(server, bad_id)
-    assert bad["status"] == 400 and bad["error_code"].startswith("12")
-    assert all(r["key_id"] == key_id for r in [limited])
+    assert (bad["status"], bad["error_code"], bad["prompt_tokens"]) == (400, "1214", 0)
+    assert (limited["key_id"], bad["key_id"]) == (key_id, other_id), "each row names the key that sent it"
 
 
 def test_daily_sums_through_the_api_and_the_cli(server: GlmServe) -> None:
@@ -101,23 +102,46 @@ def test_prompts_and_answers_are_not_stored(server: GlmServe) -> None:
     assert marker.encode() not in stored
 
 
-def test_metrics_endpoint(server: GlmServe) -> None:
-    key, _ = create_key(server, name="metrics")
-    assert chat(server, key, max_tokens=2).status_code == 200
-    text = httpx.get(server.root + "/metrics", timeout=10).text
-    for name in (
-        'glmserve_requests_total{code="-",model="glm-4.5-flash",status="200"}',
-        'glmserve_tokens_total{kind="completion",model="glm-4.5-flash"}',
-        "glmserve_time_to_first_token_seconds_bucket",
-        "glmserve_request_duration_seconds_bucket",
-        "glmserve_requests_in_flight",
-        "glmserve_engine_in_flight{",
-        "glmserve_engine_queue_depth{",
-        "glmserve_upstream_errors_total",
-        "glmserve_breaker_state",
-        'glmserve_http_requests_total{method="POST",route="/chat/completions",status="200"}',
-    ):
-        assert name in text, f"{name} missing from /metrics"
+def test_metrics_count_each_request(server: GlmServe) -> None:
+    key, _ = create_key(server, name="metrics", rpm=1)
+    labels = {"model": "glm-4.5-flash"}
+    before = scrape(server.root)
+    answered = chat(server, key, max_tokens=2)
+    refused = chat(server, key)
+    after = scrape(server.root)
+    assert (answered.status_code, refused.status_code) == (200, 429)
+    usage = answered.json()["usage"]
+
+    assert moved(before, after, "glmserve_requests_total", code="-", status="200", **labels) == 1
+    assert moved(before, after, "glmserve_requests_total", code="1303", status="429", **labels) == 1
+    for kind in ("prompt", "completion"):
+        assert moved(before, after, "glmserve_tokens_total", kind=kind, **labels) == usage[f"{kind}_tokens"]
+    cached = usage["prompt_tokens_details"]["cached_tokens"]
+    assert moved(before, after, "glmserve_tokens_total", kind="cached", **labels) == cached
+    for histogram in ("glmserve_time_to_first_token_seconds", "glmserve_request_duration_seconds"):
+        assert moved(before, after, f"{histogram}_count", **labels) == 1, "the refusal is not timed"
+        assert moved(before, after, f"{histogram}_sum", **labels) > 0
+    route = {"method": "POST", "route": "/chat/completions"}
+    assert moved(before, after, "glmserve_http_requests_total", status="200", **route) == 1
+    assert moved(before, after, "glmserve_http_requests_total", status="429", **route) == 1
+    assert value(after, "glmserve_requests_in_flight") == 0
+
+
+def test_metrics_show_a_generation_in_flight(server: GlmServe) -> None:
+    ((_, labels),) = [k for k in scrape(server.root) if k[0] == "glmserve_engine_in_flight"]
+    engine = dict(labels)["engine"]  # the one embedded engine, named after its GGUF
+    headers = {"Authorization": f"Bearer {server.api_key}"}
+    body = chat_body(max_tokens=24, stream=True)
+    http = httpx.Client(base_url=server.paas_url, headers=headers, timeout=TIMEOUT_S)
+    with http, http.stream("POST", "chat/completions", json=body) as stream:
+        lines = stream.iter_lines()
+        assert next(line for line in lines if line.startswith("data:"))
+        during = scrape(server.root)
+        assert [line for line in lines if line.startswith("data:")][-1] == "data: [DONE]"
+    assert value(during, "glmserve_requests_in_flight") == 1
+    assert value(during, "glmserve_engine_in_flight", engine=engine) == 1
+    assert value(during, "glmserve_engine_queue_depth", engine=engine) == 0
+    assert value(scrape(server.root), "glmserve_requests_in_flight") == 0
 
 
 def test_access_log_is_json_and_never_holds_a_secret(server: GlmServe) -> None:

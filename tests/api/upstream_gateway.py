@@ -40,15 +40,21 @@ def model_table(models: dict[str, dict[str, Any]]) -> str:
 
 
 def start_gateway(
-    tmp: Path, models: dict[str, dict[str, Any]], upstream_key: str, env: dict[str, str] | None = None
+    tmp: Path,
+    models: dict[str, dict[str, Any]],
+    upstream_key: str,
+    env: dict[str, str] | None = None,
+    *,
+    static_key: str | None = "new",
+    name: str = "gateway",
 ) -> GlmServe:
+    """A glmserve serving ``models`` from ``tmp/data``; ``static_key`` "new" makes one, None none."""
     tmp.mkdir(parents=True, exist_ok=True)
     config = tmp / "gateway.toml"
     config.write_text(model_table(models), encoding="utf-8")
     extra_env = {UPSTREAM_KEY_ENV: upstream_key} | (env or {})
-    return server_process.start(
-        tmp / "data", tmp / "gateway.log", new_zhipu_key(), extra_env, ["--config", str(config)]
-    )
+    key = new_zhipu_key() if static_key == "new" else static_key
+    return server_process.start(tmp / "data", tmp / f"{name}.log", key, extra_env, ["--config", str(config)])
 
 
 def ask(model: str, **extra: Any) -> dict[str, Any]:

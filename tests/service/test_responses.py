@@ -132,9 +132,13 @@ def test_an_error_after_the_stream_began_is_response_failed(tmp_path: Path) -> N
         failed = events[-1]
         assert failed["type"] == "response.failed" and failed["response"]["error"]["code"] == "server_error"
         assert failed["response"]["output"][0]["status"] == "incomplete"
-        await asyncio.sleep(0.05)  # the failed object is kept in the background
-        stored = (await client.get(f"/v1/responses/{failed['response']['id']}")).json()
-        assert stored["status"] == "failed"
+        stored = await client.get(f"/v1/responses/{failed['response']['id']}")
+        for _ in range(200):  # the failed object is kept in the background, just after the stream
+            if stored.status_code == 200:
+                break
+            await asyncio.sleep(0.01)
+            stored = await client.get(f"/v1/responses/{failed['response']['id']}")
+        assert stored.json()["status"] == "failed"
         [row] = await usage_rows(client)
         assert (row["status"], row["error_code"], row["protocol"]) == (502, "1234", "responses")
 
@@ -259,3 +263,30 @@ def test_retention_removes_old_stored_responses_at_start(tmp_path: Path) -> None
         assert (await client.get(f"/v1/responses/{made['new']}")).status_code == 200
 
     run(tmp_path, check, usage={"retention_days": 30})
+
+
+def test_the_agents_sdk_runs_its_tool_loop(tmp_path: Path) -> None:
+    """openai-agents over ``OpenAIResponsesModel``: a call, the tool's output sent back, the answer."""
+    import agents
+
+    ran: list[str] = []
+
+    @agents.function_tool
+    def get_weather(city: str) -> str:
+        """Get the current weather of a city."""
+        ran.append(city)
+        return "sunny"
+
+    async def test(client: httpx.AsyncClient, engine: ScriptedEngine) -> None:
+        engine.scripts += [CALL, answer("It is sunny in Paris.")]
+        async with sdk(client) as openai:
+            model = agents.OpenAIResponsesModel(model="glm-4.6", openai_client=openai)
+            agent = agents.Agent(name="w", instructions="Use tools.", tools=[get_weather], model=model)
+            config = agents.RunConfig(tracing_disabled=True)
+            result = await agents.Runner.run(agent, "Weather in Paris?", run_config=config, max_turns=3)
+        assert ran == ["Paris"] and result.final_output == "It is sunny in Paris."
+        follow_up = engine.seen[1].messages
+        assert [m["role"] for m in follow_up] == ["system", "user", "assistant", "tool"]
+        assert follow_up[3]["content"] == "sunny"
+
+    run(tmp_path, test)

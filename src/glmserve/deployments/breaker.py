@@ -7,6 +7,10 @@
   deployment is ejected. An upstream that fails 20% of
   the time is therefore never ejected (retries hide its failures), while a dead one is ejected
   after ``failures`` attempts.
+- a deployment that cannot even be connected to (refused, connect timeout — after the
+  transparent connection retries) ``failures`` times in a row is ejected at once, whatever the
+  window holds (Envoy's consecutive local-origin failures): a crashed upstream that was busy a
+  moment ago must not keep failing requests until its failures outnumber its past successes.
 - open (ejected): out of normal rotation for ``cooldown_s × 2^(n-1)`` (the n-th ejection in a
   row), at most ``max_cooldown_s``. Meanwhile ``deployments.health`` probes the upstream every
   ``probe_interval_s × 2^(n-1)`` (at most the ejection time); a passing probe ends the ejection
@@ -95,6 +99,7 @@ class CircuitBreaker:
         self.streak = 0  # ejections since the breaker last closed
         self.ejections = 0  # ever, for /metrics
         self.consecutive = 0  # failed attempts in a row
+        self.unreachable = 0  # of them, attempts that could not even connect, in a row
         self.probing = 0  # half-open permits out
         self._probe_failures = 0
         self.ejected = asyncio.Event()  # set while open: wakes the on-demand probe
@@ -134,14 +139,15 @@ class CircuitBreaker:
 
     def success(self, now: float, permit: bool = False) -> None:
         self.window.add(now, True)
-        self.consecutive = 0
+        self.consecutive = self.unreachable = 0
         self.release(permit)
         if self.state == "half_open":
             self._close()
 
-    def failure(self, now: float, permit: bool = False) -> None:
+    def failure(self, now: float, permit: bool = False, *, unreachable: bool = False) -> None:
         self.window.add(now, False)
         self.consecutive += 1
+        self.unreachable = self.unreachable + 1 if unreachable else 0
         self.release(permit)
         if not self.enabled:
             return
@@ -149,7 +155,7 @@ class CircuitBreaker:
             self._probe_failures += 1
             if self._probe_failures >= self.probes:
                 self._eject(now)
-        elif self.state == "closed" and self._outlier(now):
+        elif self.state == "closed" and (self._outlier(now) or self.unreachable >= self.threshold):
             self._eject(now)
 
     def _outlier(self, now: float) -> bool:

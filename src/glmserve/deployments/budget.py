@@ -42,12 +42,16 @@ class RetryBudget:
 
     def allowed(self) -> int:
         self._bucket()
-        return max(self.minimum, math.floor(self.ratio * self.requests))
+        return self._allowance()
+
+    def _allowance(self) -> int:
+        """``minimum`` plus ``ratio`` of the window's requests, as the README says (not the larger)."""
+        return self.minimum + math.floor(self.ratio * self.requests)
 
     def try_spend(self) -> bool:
         """Take one retry from the budget, if it has one."""
         bucket = self._bucket()
-        if self.retries >= max(self.minimum, math.floor(self.ratio * self.requests)):
+        if self.retries >= self._allowance():
             return False
         bucket[2] += 1
         self.retries += 1

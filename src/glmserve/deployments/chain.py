@@ -176,7 +176,7 @@ class DeploymentChain:
             return
         if exc.retry_after:
             member.cool_down(now + exc.retry_after)
-        member.breaker.failure(now, permit)
+        member.breaker.failure(now, permit, unreachable=getattr(exc, "unreachable", False))
 
     def _next_round(self, rounds: int, last: GlmError | None, dead: set[Member]) -> float | None:
         """Seconds to wait before another round, or None when there is none to be had."""

@@ -38,7 +38,11 @@ ENGINE_FIELDS = (
 
 
 class SamplingDefaults(BaseModel):
-    """The ``sampling`` section of a model table entry; every field is optional."""
+    """The ``sampling`` section of a model table entry; every field is optional.
+
+    The bounds are llama.cpp's own: its server refuses a look-back of -1 ("the whole context"),
+    so a bad value stops start-up here rather than failing every request with a 400.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -47,11 +51,11 @@ class SamplingDefaults(BaseModel):
     top_k: int | None = Field(None, ge=0, description="keep the k likeliest tokens (0: all)")
     min_p: float | None = Field(None, ge=0, le=1, description="drop tokens below min_p × the top one")
     repeat_penalty: float | None = Field(None, gt=0, description="1.0: off; >1 penalises repeats")
-    repeat_last_n: int | None = Field(None, ge=-1, description="tokens the penalty looks back (-1: context)")
+    repeat_last_n: int | None = Field(None, ge=0, description="tokens the penalty looks back (0: off)")
     dry_multiplier: float | None = Field(None, ge=0, description="DRY strength (0: off)")
     dry_base: float | None = Field(None, ge=1, description="DRY growth per repeated token")
     dry_allowed_length: int | None = Field(None, ge=1, description="repeats this long go unpunished")
-    dry_penalty_last_n: int | None = Field(None, ge=-1, description="tokens DRY looks back (-1: context)")
+    dry_penalty_last_n: int | None = Field(None, ge=0, description="tokens DRY looks back (0: off)")
 
     def as_dict(self) -> dict[str, Any]:
         """The values that are set, e.g. for ``GET /models/{id}``."""

@@ -27,6 +27,8 @@ class ModelCard(BaseModel):
     created: int
     owned_by: str = "glmserve"
     capabilities: Capabilities = Capabilities()
+    # GET /models/{id} only: what the model samples with where a request says nothing.
+    generation_defaults: dict[str, float | int] | None = None
 
 
 class ModelList(BaseModel):

@@ -106,3 +106,17 @@ def test_zero_failures_disables_it() -> None:
     for _ in range(100):
         b.failure(0)
     assert b.state == "closed" and b.available(0) and not b.dead
+
+
+def test_an_unreachable_upstream_is_ejected_despite_a_window_of_past_successes() -> None:
+    b = breaker(failures=3)
+    for _ in range(200):
+        b.success(0)
+    for _ in range(2):
+        b.failure(1, unreachable=True)
+    b.failure(1)  # an answer that failed breaks the run of unreachable ones
+    b.failure(1, unreachable=True)
+    b.failure(1, unreachable=True)
+    assert b.state == "closed", "200 successes outweigh 5 failures in the rate"
+    b.failure(1, unreachable=True)
+    assert b.state == "open" and b.dead, "three connection failures in a row eject at once"

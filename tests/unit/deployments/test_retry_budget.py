@@ -1,10 +1,21 @@
-"""The retry budget bounds retries to a share of recent requests, and the backoff is jittered."""
+"""The retry budget bounds retries to a share of recent requests, and the backoff is jittered.
+
+One rule, the README's: a window of ``window_s`` may hold ``minimum + floor(ratio * requests)``
+retries (``allowance`` below). Every test here, and the chain's outage test, pins that sum.
+"""
 
 from __future__ import annotations
+
+import math
 
 import pytest
 
 from glmserve.deployments.budget import RetryBudget, backoff
+
+
+def allowance(ratio: float, minimum: int, requests: int) -> int:
+    """Retries a window with ``requests`` requests allows: the minimum plus the ratio, not the larger."""
+    return minimum + math.floor(ratio * requests)
 
 
 class Clock:
@@ -15,14 +26,15 @@ class Clock:
         return self.now
 
 
-def test_minimum_then_ratio() -> None:
+def test_minimum_plus_ratio() -> None:
     clock = Clock()
     budget = RetryBudget(ratio=0.2, minimum=2, window_s=10, clock=clock)
     assert [budget.try_spend() for _ in range(3)] == [True, True, False]
     for _ in range(20):
         budget.record_request()
-    assert budget.allowed() == 4
-    assert [budget.try_spend() for _ in range(3)] == [True, True, False]
+    assert budget.allowed() == allowance(0.2, 2, 20) == 6
+    assert [budget.try_spend() for _ in range(5)] == [True, True, True, True, False]
+    assert budget.retries == 6
 
 
 def test_window_slides() -> None:
@@ -46,8 +58,8 @@ def test_full_outage_never_exceeds_the_budget() -> None:
         budget.record_request()
         spent += sum(budget.try_spend() for _ in range(2))
         clock.now += 0.02
-        assert budget.retries <= max(3, 0.1 * budget.requests)
-    assert spent <= 0.1 * 500 + 3
+        assert budget.retries == min(2 * budget.requests, allowance(0.1, 3, budget.requests))
+    assert spent == allowance(0.1, 3, 500) == 53
 
 
 @pytest.mark.parametrize("round_", [0, 1, 2, 5, 10])

@@ -19,7 +19,7 @@ from glmserve.frontends.chat.protocol import ChatCompletionRequest
 BASE: dict[str, Any] = {"model": "glm-4.6", "messages": [{"role": "user", "content": "hi"}]}
 MODEL = SamplingDefaults(
     temperature=0.7, top_p=0.8, top_k=20, min_p=0.05, repeat_penalty=1.05, repeat_last_n=128,
-    dry_multiplier=0.8, dry_base=1.75, dry_allowed_length=2, dry_penalty_last_n=-1,
+    dry_multiplier=0.8, dry_base=1.75, dry_allowed_length=2, dry_penalty_last_n=4096,
 )  # fmt: skip
 
 
@@ -64,7 +64,7 @@ def test_engine_knobs_reach_the_llama_cpp_body() -> None:
         "top_k": 20, "min_p": 0.05, "repeat_penalty": 1.05, "repeat_last_n": 128,
     }  # fmt: skip
     assert (body["dry_multiplier"], body["dry_base"], body["dry_allowed_length"]) == (0.8, 1.75, 2)
-    assert body["dry_penalty_last_n"] == -1
+    assert body["dry_penalty_last_n"] == 4096
     assert "top_k" not in to_request(generation(None))
 
 
@@ -110,7 +110,15 @@ def test_an_empty_section_turns_the_packaged_defaults_off() -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", [{"top_k": -1}, {"temperature": 3}, {"repeat_penalty": 0}, {"typo_k": 1}, {"top_p": 0}]
+    "bad",
+    [
+        {"top_k": -1},
+        {"temperature": 3},
+        {"repeat_penalty": 0},
+        {"typo_k": 1},
+        {"top_p": 0},
+        {"repeat_last_n": -1},
+    ],
 )
 def test_bad_defaults_stop_start_up(bad: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):

@@ -5,24 +5,28 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import ipaddress
 import struct
 import threading
+import time
 import zlib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import ClassVar
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from PIL import Image
+from readme_sections import settings_table
 
 from glmserve.config.images import ImageSettings
 from glmserve.errors import InvalidRequest
 from glmserve.frontends.chat.plan import to_generation
 from glmserve.frontends.chat.protocol import ChatCompletionRequest
 from glmserve.frontends.validation import parse
-from glmserve.images.decode import ImageError, check, from_base64
+from glmserve.images import fetch as fetch_module
+from glmserve.images.decode import MAX_BYTES, ImageError, check, from_base64
 from glmserve.images.fetch import FetchPolicy, fetch_image
 from glmserve.images.inputs import ImageLoader, refuse_images
 
@@ -97,19 +101,35 @@ def test_bad_base64_and_data_urls(value: str) -> None:
 
 
 class Recorder(BaseHTTPRequestHandler):
+    """Serves ``routes[path]`` (default: a PNG) and records every path asked for.
+
+    A route is ``("redirect", location)``, ``("body", content type, bytes)`` or ``("stall", s)``.
+    """
+
     hits: ClassVar[list[str]] = []
-    redirect_to: str | None = None
+    hosts: ClassVar[list[str]] = []
+    routes: ClassVar[dict[str, tuple[object, ...]]] = {}
+    delays: ClassVar[dict[str, float]] = {}  # seconds before answering that path
 
     def do_GET(self) -> None:
-        type(self).hits.append(self.path)
-        if type(self).redirect_to:
+        cls = type(self)
+        cls.hits.append(self.path)
+        cls.hosts.append(self.headers.get("Host", ""))
+        time.sleep(cls.delays.get(self.path, 0.0))
+        route = cls.routes.get(self.path.split("?")[0], ("body", "image/png", encoded("PNG")))
+        if route[0] == "redirect":
             self.send_response(302)
-            self.send_header("Location", type(self).redirect_to or "")
+            self.send_header("Location", str(route[1]))
             self.end_headers()
             return
-        body = encoded("PNG")
+        if route[0] == "stall":
+            time.sleep(float(str(route[1])))
+            return
+        _, kind, body = route
+        assert isinstance(body, bytes)
         self.send_response(200)
-        self.send_header("Content-Type", "image/png")
+        if kind:
+            self.send_header("Content-Type", str(kind))
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -118,25 +138,42 @@ class Recorder(BaseHTTPRequestHandler):
         pass
 
 
+def serve(host: str, port: int = 0) -> tuple[ThreadingHTTPServer, type[Recorder]]:
+    handler = type("Handler", (Recorder,), {"hits": [], "hosts": [], "routes": {}, "delays": {}})
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    return server, handler
+
+
 @pytest.fixture
 def listener() -> Iterator[tuple[ThreadingHTTPServer, type[Recorder]]]:
-    handler = type("Handler", (Recorder,), {"hits": [], "redirect_to": None})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server, handler = serve("127.0.0.1")
     yield server, handler
     server.shutdown()
 
 
-def fetch(url: str, policy: FetchPolicy) -> bytes:
+def fetch(url: str, policy: FetchPolicy, transport: httpx.AsyncBaseTransport | None = None) -> bytes:
     async def run() -> bytes:
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient(transport=transport) as client:
             return await fetch_image(client, url, policy)
 
     return asyncio.run(run())
 
 
 ON = FetchPolicy(enabled=True, timeout_s=5)
+TRUSTED = FetchPolicy(enabled=True, timeout_s=5, allow_hosts=frozenset({"127.0.0.1", "127.0.0.2"}))
+
+
+class RecordingTransport(httpx.AsyncBaseTransport):
+    """Answers every request with a PNG, whatever its address: a request sent is a request seen."""
+
+    def __init__(self) -> None:
+        self.requests: list[httpx.Request] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return httpx.Response(200, headers={"Content-Type": "image/png"}, content=encoded("PNG"))
 
 
 @pytest.mark.parametrize(
@@ -158,29 +195,134 @@ ON = FetchPolicy(enabled=True, timeout_s=5)
         "224.0.0.1",
     ],
 )
-def test_private_and_local_targets_are_refused_without_connecting(listener, host: str) -> None:
-    server, handler = listener
-    port = server.server_address[1]
-    with pytest.raises(ImageError, match=r"non-public|does not resolve"):
-        fetch(f"http://{host}:{port}/cat.png?token=secret", ON)
-    assert handler.hits == []
+def test_private_and_local_targets_are_refused_without_connecting(host: str) -> None:
+    # The transport answers any address, so a fetch that got past the check would reach it.
+    url = f"http://{host}:8080/cat.png?token=secret"
+    refused = RecordingTransport()
+    with pytest.raises(ImageError, match=r"non-public"):
+        fetch(url, ON, refused)
+    assert refused.requests == []
+    # The control: trusted, the same URL is fetched, through the same transport.
+    trusted = RecordingTransport()
+    hostname = urlsplit(url).hostname or ""
+    policy = FetchPolicy(enabled=True, timeout_s=5, allow_hosts=frozenset({hostname}))
+    assert fetch(url, policy, trusted) == encoded("PNG")
+    assert len(trusted.requests) == 1
+
+
+def test_the_connection_goes_to_the_checked_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DNS may answer differently at connect time; the fetch connects to the address it checked."""
+    checked, _ = serve("127.0.0.2")
+    port = checked.server_address[1]
+    try:
+        other, other_handler = serve("127.0.0.1", port)  # where the system resolves localhost
+    except OSError:
+        checked.shutdown()
+        pytest.skip(f"port {port} is taken on 127.0.0.1")
+    checked_handler = checked.RequestHandlerClass
+    assert issubclass(checked_handler, Recorder)
+    answers = iter([[ipaddress.ip_address("127.0.0.2")]])
+
+    async def first_answer_then_none(host: str, port: int) -> list[ipaddress.IPv4Address]:
+        return next(answers)  # a second lookup (by the HTTP client) would raise StopIteration
+
+    monkeypatch.setattr(fetch_module, "resolve", first_answer_then_none)
+    policy = FetchPolicy(enabled=True, timeout_s=5, allow_hosts=frozenset({"localhost"}))
+    try:
+        assert fetch(f"http://localhost:{port}/cat.png", policy) == encoded("PNG")
+    finally:
+        checked.shutdown()
+        other.shutdown()
+    assert checked_handler.hits == ["/cat.png"] and checked_handler.hosts == [f"localhost:{port}"]
+    assert other_handler.hits == []
 
 
 def test_redirect_from_a_trusted_host_to_a_private_one_is_refused(listener) -> None:
     server, handler = listener
     target = f"http://127.0.0.1:{server.server_address[1]}/internal"
-    redirector_cls = type("Redirector", (Recorder,), {"hits": [], "redirect_to": target})
-    redirector = ThreadingHTTPServer(("127.0.0.2", 0), redirector_cls)
-    threading.Thread(target=redirector.serve_forever, daemon=True).start()
+    redirector, redirector_handler = serve("127.0.0.2")
+    redirector_handler.routes["/start"] = ("redirect", target)
     try:
         # 127.0.0.2 stands in for a public host (trusted by the policy); the redirect target is not.
         trusted = FetchPolicy(enabled=True, timeout_s=5, allow_hosts=frozenset({"127.0.0.2"}))
         with pytest.raises(ImageError, match="non-public"):
             fetch(f"http://127.0.0.2:{redirector.server_address[1]}/start", trusted)
+        # The control: trusted too, the same redirect is followed to the listener.
+        assert fetch(f"http://127.0.0.2:{redirector.server_address[1]}/start", TRUSTED) == encoded("PNG")
     finally:
         redirector.shutdown()
-    assert redirector_cls.hits == ["/start"]
-    assert handler.hits == [], "the private target must never be contacted"
+    assert redirector_handler.hits == ["/start", "/start"]
+    assert handler.hits == ["/internal"], "the private target is contacted only when trusted"
+
+
+@pytest.mark.parametrize("hops", [3, 4])
+def test_at_most_three_redirects_are_followed(listener, hops: int) -> None:
+    server, handler = listener
+    root = f"http://127.0.0.1:{server.server_address[1]}"
+    for n in range(1, hops + 1):
+        handler.routes[f"/hop/{n}"] = ("redirect", f"{root}/hop/{n - 1}")
+    if hops <= FetchPolicy().max_redirects:
+        assert fetch(f"{root}/hop/{hops}", TRUSTED) == encoded("PNG")
+        assert len(handler.hits) == hops + 1
+    else:
+        with pytest.raises(ImageError, match="more than 3 redirects"):
+            fetch(f"{root}/hop/{hops}", TRUSTED)
+        assert handler.hits == [f"/hop/{n}" for n in range(hops, 0, -1)], "the fourth is never followed"
+
+
+@pytest.mark.parametrize(
+    ("size", "accepted"), [(MAX_BYTES, True), (MAX_BYTES + 1, False)], ids=["5MB", "5MB+1"]
+)
+def test_a_fetched_body_may_be_5_mb_and_no_more(listener, size: int, accepted: bool) -> None:
+    server, handler = listener
+    body = bytes(size)
+    handler.routes["/big.png"] = ("body", "image/png", body)
+    url = f"http://127.0.0.1:{server.server_address[1]}/big.png"
+    if accepted:
+        assert fetch(url, TRUSTED) == body
+    else:
+        with pytest.raises(ImageError, match="larger than 5 MB"):
+            fetch(url, TRUSTED)
+
+
+@pytest.mark.parametrize(
+    ("kind", "accepted"),
+    [("image/png", True), ("IMAGE/PNG; charset=binary", True), ("text/html", False), ("", False)],
+    ids=["image", "image-with-params", "html", "none"],
+)
+def test_only_image_content_types_are_fetched(listener, kind: str, accepted: bool) -> None:
+    server, handler = listener
+    handler.routes["/x"] = ("body", kind, encoded("PNG"))
+    url = f"http://127.0.0.1:{server.server_address[1]}/x"
+    if accepted:
+        assert fetch(url, TRUSTED) == encoded("PNG")
+    else:
+        with pytest.raises(ImageError, match=f"served '{kind or 'no content type'}', not an image"):
+            fetch(url, TRUSTED)
+
+
+def test_a_stalled_fetch_times_out_after_the_timeout(listener) -> None:
+    server, handler = listener
+    handler.routes["/slow.png"] = ("stall", 5)
+    policy = FetchPolicy(enabled=True, timeout_s=0.5, allow_hosts=frozenset({"127.0.0.1"}))
+    started = time.monotonic()
+    with pytest.raises(ImageError, match="timed out"):
+        fetch(f"http://127.0.0.1:{server.server_address[1]}/slow.png", policy)
+    assert 0.5 <= time.monotonic() - started < 2.0
+
+
+def test_the_timeout_covers_every_redirect_together(listener) -> None:
+    """Two hops of 0.6 s each: within the timeout one by one, past it together."""
+    server, handler = listener
+    root = f"http://127.0.0.1:{server.server_address[1]}"
+    handler.routes["/hop"] = ("redirect", f"{root}/cat.png")
+    handler.delays.update({"/hop": 0.6, "/cat.png": 0.6})
+    policy = FetchPolicy(enabled=True, timeout_s=1.0, allow_hosts=frozenset({"127.0.0.1"}))
+    started = time.monotonic()
+    with pytest.raises(ImageError, match="timed out"):
+        fetch(f"{root}/hop", policy)
+    assert 1.0 <= time.monotonic() - started < 2.0
+    assert handler.hits == ["/hop", "/cat.png"]
 
 
 def test_trusted_host_fetch_returns_the_exact_bytes(listener) -> None:
@@ -195,6 +337,8 @@ def test_fetching_is_off_unless_enabled(listener) -> None:
     with pytest.raises(ImageError, match="disabled"):
         fetch(f"http://127.0.0.1:{server.server_address[1]}/x.png", FetchPolicy())
     assert handler.hits == []
+    assert fetch(f"http://127.0.0.1:{server.server_address[1]}/x.png", TRUSTED) == encoded("PNG")
+    assert handler.hits == ["/x.png"]
 
 
 def image_request(*urls: str) -> ChatCompletionRequest:
@@ -249,9 +393,9 @@ def test_images_only_in_user_messages() -> None:
 
 @pytest.mark.parametrize("name", list(ImageSettings.model_fields))
 def test_every_image_setting_is_in_the_readme(name: str) -> None:
-    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
-    assert f"images.{name}" in readme
-    assert f"GLMSERVE_IMAGES__{name.upper()}" in readme or f"…__{name.upper()}" in readme
+    table = settings_table()
+    assert f"images.{name}" in table, "a row of the README's settings table names it"
+    assert f"GLMSERVE_IMAGES__{name.upper()}" in table[f"images.{name}"]
 
 
 def test_glmserve_image_fetch_is_short_for_images_fetch(monkeypatch: pytest.MonkeyPatch) -> None:

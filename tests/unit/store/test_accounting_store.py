@@ -257,19 +257,33 @@ def test_concurrent_writers_on_one_sqlite_file_all_commit(tmp_path: Path) -> Non
     assert time.monotonic() - started < 20
 
 
-def test_a_cache_hit_is_recorded_and_charged_only_when_configured(db_url: str) -> None:
-    async def body(store: Store) -> tuple[int, list[dict[str, Any]], list[dict[str, Any]]]:
+async def holds(store: Store) -> int:
+    async with store.engine.connect() as conn:
+        return int((await conn.execute(text("SELECT COUNT(*) FROM budget_holds"))).scalar_one())
+
+
+def test_an_uncharged_row_settles_its_hold_at_zero(db_url: str) -> None:
+    """The store's half of ``cache.charge_hits``: a row marked uncharged spends nothing.
+
+    Which rows are uncharged (cache hits, unless ``cache.charge_hits``) is the meter's choice;
+    tests/api/test_cache.py checks it against servers with the setting off and on.
+    """
+
+    async def body(store: Store) -> tuple[int, int, list[dict[str, Any]], list[dict[str, Any]]]:
         ledger, usage = BudgetLedger(store, 60), UsageStore(store)
         rows = []
         for i, (hit, charged) in enumerate([(False, True), (True, False), (True, True)]):
             hold = await ledger.reserve("hits", 1000, "total", 20)
             assert isinstance(hold, BudgetHold)
             rows.append(row(i, key_id="hits", cache_hit=hit, charged=charged, hold=hold))
+        held = await holds(store)
         await usage.write(rows)
+        assert await holds(store) == 0, "writing the rows settles their holds"
         events = await usage.events(UsageQuery(key_id="hits"))
-        return await ledger.spent("hits", "total"), events, await usage.daily(UsageQuery(key_id="hits"))
+        return held, await ledger.spent("hits", "total"), events, await usage.daily(UsageQuery(key_id="hits"))
 
-    spent, events, daily = with_store(db_url, body)
-    assert spent == 15 + 15  # the miss and the hit charged by configuration; not the free hit
+    held, spent, events, daily = with_store(db_url, body)
+    assert held == 3, "each request holds its worst case until it settles"
+    assert spent == 15 + 0 + 15, "the uncharged row spent nothing"
     assert sorted(e["cache_hit"] for e in events) == [False, True, True]
     assert daily[0]["cache_hits"] == 2 and daily[0]["requests"] == 3 and daily[0]["total_tokens"] == 45

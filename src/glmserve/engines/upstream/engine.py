@@ -94,8 +94,13 @@ class UpstreamEngine:
                 yield event
         except (aiohttp.ClientError, OSError) as exc:
             if isinstance(exc, TimeoutError):
-                raise UpstreamTimeout(f"deployment {self.name}: connect timed out") from None
-            raise UpstreamError(f"deployment {self.name}: {_describe(exc)}") from None
+                raise UpstreamTimeout(
+                    f"deployment {self.name}: connect timed out", unreachable=True
+                ) from None
+            unreachable = isinstance(exc, aiohttp.ClientConnectorError)
+            raise UpstreamError(
+                f"deployment {self.name}: {_describe(exc)}", unreachable=unreachable
+            ) from None
         finally:
             self.in_flight -= 1
             if response is not None:

@@ -167,9 +167,9 @@ class ResponsesService:
             await self.store.update(response_id, final, only_from=("in_progress",))
 
         try:
-            await self.store.update(
-                response_id, response_object(prepared.base, "in_progress"), only_from=("queued",)
-            )
+            started = response_object(prepared.base, "in_progress")
+            if not await self.store.update(response_id, started, only_from=("queued",)):
+                return  # cancelled (on another replica) before it began
             rendering = ResponsesRendering(prepared.base, False, finish, self.spawn)
             await self._pipeline.serve(principal, prepared.plan, rendering, never)
         except asyncio.CancelledError:

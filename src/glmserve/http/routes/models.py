@@ -26,7 +26,8 @@ def _card(name: str, table: ModelRouter) -> ModelCard:
 async def list_models(request: Request) -> Response:
     await authenticate(request)
     table = services(request).router
-    return json_response(ModelList(data=[_card(n, table) for n in table.names]).model_dump())
+    cards = ModelList(data=[_card(n, table) for n in table.names])
+    return json_response(cards.model_dump(exclude={"data": {"__all__": {"generation_defaults"}}}))
 
 
 @router.get("/models/{model_id:path}")
@@ -35,4 +36,7 @@ async def retrieve_model(model_id: str, request: Request) -> Response:
     table = services(request).router
     if model_id not in table.names:
         raise NoSuchModel(f"model '{model_id}' does not exist", param="model")
-    return json_response(_card(model_id, table).model_dump())
+    card = _card(model_id, table)
+    defaults = table.resolve(model_id).defaults
+    card.generation_defaults = defaults.as_dict() if defaults is not None else {}
+    return json_response(card.model_dump())

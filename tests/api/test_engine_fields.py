@@ -1,0 +1,62 @@
+"""llama.cpp reads every sampler knob glmserve sends, under the names glmserve sends them.
+
+The generation defaults (``engines/generation_defaults.py``) reach xllamacpp as request-body
+fields; an unknown field would be ignored without a word, so a default could silently do
+nothing. Each knob is checked by its effect on the real 0.5B, loaded in this process through
+glmserve's own engine: a strong setting changes the greedy answer, and the same setting switched
+off by its companion knob (a look-back of 0 tokens) gives the greedy answer back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+from glmserve.settings import EngineSettings
+
+from glmserve.engines.base import Generation, Sampling, Text
+from glmserve.engines.llamacpp.engine import LlamaCppEngine
+
+from .server_process import GlmServe
+
+PROMPT = [{"role": "user", "content": "Repeat the word 'cat' twenty times, separated by spaces."}]
+GREEDY = Sampling(temperature=0.0, top_p=1.0, max_tokens=24)
+HOT = replace(GREEDY, temperature=1.5, seed=3)
+
+
+@pytest.fixture(scope="module")
+def engine(server: GlmServe) -> Iterator[LlamaCppEngine]:
+    cfg = EngineSettings(parallel=1, ctx_per_slot=1024, threads=1, batch_threads=1)
+    loaded = LlamaCppEngine("fields", server.model_path, cfg)
+    yield loaded
+    asyncio.run(loaded.close())
+
+
+def answer(engine: LlamaCppEngine, sampling: Sampling) -> str:
+    async def run() -> str:
+        parts = [ev.delta async for ev in engine.stream(Generation(PROMPT, sampling)) if isinstance(ev, Text)]
+        return "".join(parts)
+
+    return asyncio.run(run())
+
+
+def test_repeat_penalty_and_its_window(engine: LlamaCppEngine) -> None:
+    greedy = answer(engine, GREEDY)
+    assert answer(engine, replace(GREEDY, repeat_penalty=3.0)) != greedy
+    assert answer(engine, replace(GREEDY, repeat_penalty=3.0, repeat_last_n=0)) == greedy
+
+
+def test_dry_and_its_window(engine: LlamaCppEngine) -> None:
+    greedy = answer(engine, GREEDY)
+    dry = replace(GREEDY, dry_multiplier=5.0, dry_base=1.75, dry_allowed_length=1)
+    assert answer(engine, dry) != greedy
+    assert answer(engine, replace(dry, dry_penalty_last_n=0)) == greedy
+
+
+def test_top_k_and_min_p_narrow_a_hot_sampler_to_greedy(engine: LlamaCppEngine) -> None:
+    greedy = answer(engine, GREEDY)
+    assert answer(engine, HOT) != greedy, "precondition: temperature 1.5 strays from greedy"
+    assert answer(engine, replace(HOT, top_k=1)) == greedy
+    assert answer(engine, replace(HOT, min_p=1.0)) == greedy
