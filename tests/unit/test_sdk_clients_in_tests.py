@@ -13,7 +13,16 @@ from pathlib import Path
 import pytest
 
 TESTS = Path(__file__).resolve().parents[1]
-CLIENTS = {"OpenAI", "AsyncOpenAI", "ZhipuAI", "ZhipuAiClient", "ZaiClient"}
+CLIENTS = {
+    "OpenAI",
+    "AsyncOpenAI",
+    "ZhipuAI",
+    "ZhipuAiClient",
+    "ZaiClient",
+    "Anthropic",
+    "AsyncAnthropic",
+    "ChatAnthropic",
+}
 
 
 def client_calls(path: Path) -> list[ast.Call]:
