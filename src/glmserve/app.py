@@ -19,6 +19,7 @@ from glmserve.http.request_id import RequestIdMiddleware
 from glmserve.http.responses import json_response
 from glmserve.http.routes import (
     admin,
+    async_chat,
     chat,
     completions,
     console,
@@ -79,6 +80,7 @@ def create_app(settings: Settings, *, services: Services | None = None, **inject
         app.include_router(tokenizer.router, prefix=prefix)
         app.include_router(completions.router, prefix=prefix)
         app.include_router(responses.router, prefix=prefix)
+        app.include_router(async_chat.router, prefix=prefix)
     for prefix in MESSAGES_PREFIXES:
         app.include_router(messages.router, prefix=prefix)
     app.include_router(health.router)
