@@ -7,11 +7,15 @@ from dataclasses import dataclass
 from glmserve.accounting.auth import Authenticator
 from glmserve.config.settings import Settings
 from glmserve.images.inputs import ImageLoader
-from glmserve.jobs.runner import CHAT, JobRunner
+from glmserve.jobs.batches import Batches
+from glmserve.jobs.files import Files
+from glmserve.jobs.runner import JobRunner
 from glmserve.jobs.worker import JobWorker
 from glmserve.serving.model_router import ModelRouter
 from glmserve.serving.pipeline import Pipeline
+from glmserve.store.batches import BatchStore
 from glmserve.store.db import Store
+from glmserve.store.files import FileStore
 from glmserve.store.jobs import Job, JobStore
 
 
@@ -20,6 +24,8 @@ class JobsService:
     store: JobStore
     runner: JobRunner
     worker: JobWorker
+    files: Files
+    batches: Batches
 
     async def close(self) -> None:
         await self.worker.close()
@@ -44,18 +50,14 @@ def open_jobs(
     auth: Authenticator,
 ) -> JobsService:
     jobs = JobStore(store)
+    directory = settings.jobs.files_dir or settings.data_dir / "files"
+    files = Files(FileStore(store), directory, settings.jobs.max_file_bytes)
     runner = JobRunner(pipeline, router, images, auth, settings.embeddings.max_inputs)
-
-    async def endpoint_of(job: Job) -> str | None:
-        return CHAT
-
-    async def idle() -> None:
-        return None
-
+    batches = Batches(BatchStore(store), jobs, files, runner, settings.jobs.max_batch_lines)
     worker = JobWorker(
-        jobs, runner, settings.jobs, endpoint_of=endpoint_of, idle=idle,
+        jobs, runner, settings.jobs, endpoint_of=batches.endpoint_of, idle=batches.finalize,
         spare=lambda job: spare_capacity(router, job),
     )  # fmt: skip
     if settings.jobs.enabled:
         worker.start()
-    return JobsService(jobs, runner, worker)
+    return JobsService(jobs, runner, worker, files, batches)
