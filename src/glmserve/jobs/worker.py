@@ -47,6 +47,7 @@ class JobWorker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
         self._batch_line: asyncio.Task[None] | None = None
+        self._claimed: set[str] = set()
         self.wake = asyncio.Event()
 
     def start(self) -> None:
@@ -57,6 +58,9 @@ class JobWorker:
         for task in running:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
+        if self._claimed:  # stopped mid-job: queued again at once (a crash waits out the lease)
+            with contextlib.suppress(SQLAlchemyError, OSError):
+                await self._jobs.release(sorted(self._claimed))
 
     async def _loop(self) -> None:
         last_prune = 0.0
@@ -132,8 +136,16 @@ class JobWorker:
                     await self._jobs.renew(job.id, self._settings.lease_s)
 
         keeper = asyncio.create_task(renew())
+        self._claimed.add(job.id)
         try:
             yield
+        except asyncio.CancelledError:
+            raise  # shutdown: stays claimed, and close() gives it back
+        except BaseException:
+            self._claimed.discard(job.id)
+            raise
+        else:
+            self._claimed.discard(job.id)
         finally:
             keeper.cancel()
             await asyncio.gather(keeper, return_exceptions=True)

@@ -90,9 +90,9 @@ class JobStore:
         async with self._store.write() as conn:
             await conn.execute(text(sql), [job.params() for job in jobs])
 
-    async def claim(self, kinds: Sequence[str], lease_s: float) -> Job | None:
+    async def claim(self, kinds: Sequence[str], lease_s: float, *, now: float | None = None) -> Job | None:
         """One job for this worker, under a lease of ``lease_s``; ``None`` when there is none."""
-        now = time.time()
+        now = time.time() if now is None else now
         allowed = ", ".join(f"'{kind}'" for kind in kinds)
         async with self._store.engine.connect() as conn:
             ids = (await conn.execute(text(_CANDIDATE.format(kinds=allowed)), {"now": now})).scalars().all()
@@ -110,6 +110,13 @@ class JobStore:
         sql = "UPDATE jobs SET lease_until = :until WHERE id = :id AND status = 'running'"
         async with self._store.write() as conn:
             await conn.execute(text(sql), {"id": job_id, "until": time.time() + lease_s})
+
+    async def release(self, job_ids: Sequence[str]) -> None:
+        """Give claimed jobs back at shutdown, so a restart need not wait out their leases."""
+        sql = "UPDATE jobs SET status = 'queued', lease_until = 0 WHERE id = :id AND status = 'running'"
+        async with self._store.write() as conn:
+            for job_id in job_ids:
+                await conn.execute(text(sql), {"id": job_id})
 
     async def finish(self, job_id: str, status: str, result: dict[str, Any]) -> bool:
         """Record the job's one result; ``False`` if it was already finished or cancelled."""

@@ -24,14 +24,16 @@ def test_lease_claim_finish(tmp_path: Path) -> None:
         jobs = JobStore(store)
         try:
             await jobs.insert([job(0), job(1)])
-            first, second, third = await asyncio.gather(*(jobs.claim(("batch",), 0.3) for _ in range(3)))
+            t0 = time.time()
+            claims = (jobs.claim(("batch",), 5, now=t0) for _ in range(3))
+            first, second, third = await asyncio.gather(*claims)
             claimed = [j.id for j in (first, second, third) if j is not None]
             assert sorted(claimed) == ["b:0", "b:1"]  # two jobs, two winners, one empty-handed
-            assert await jobs.claim(("batch",), 0.3) is None  # both leases are held
-            assert await jobs.claim(("async",), 0.3) is None  # another kind sees nothing
+            assert await jobs.claim(("batch",), 5, now=t0 + 1) is None  # both leases are held
+            assert await jobs.claim(("async",), 5, now=t0 + 1) is None  # another kind sees nothing
 
-            await asyncio.sleep(0.4)  # both leases expire: their workers "died"
-            again = await jobs.claim(("batch",), 30)
+            # 10 s later both leases have expired: their workers "died"
+            again = await jobs.claim(("batch",), 30, now=t0 + 10)
             assert again is not None and again.attempts == 2
             assert await jobs.finish(again.id, "succeeded", {"status_code": 200, "body": {}})
             assert not await jobs.finish(again.id, "failed", {"status_code": 500, "body": {}})
@@ -39,6 +41,10 @@ def test_lease_claim_finish(tmp_path: Path) -> None:
             assert await jobs.cancel_batch("b") == 0  # the other one is running, not queued
             assert (await jobs.get(again.id, "k")) is not None and (await jobs.get(again.id, "other")) is None
             assert not await jobs.charged(again.id)
+            other = await jobs.claim(("batch",), 30, now=t0 + 10)  # the second one's lease too
+            assert other is not None and other.id != again.id
+            await jobs.release([other.id, again.id])  # shutdown: only the running one goes back
+            assert (await jobs.counts("b")) == {"succeeded": 1, "queued": 1}
         finally:
             await store.close()
 
