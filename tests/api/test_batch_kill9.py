@@ -20,9 +20,9 @@ import openai
 
 from . import server_process
 from .credentials import new_zhipu_key
-from .test_batches import chat_line, jsonl, records, wait_batch
+from .test_batches import MODEL, chat_line, jsonl, records, wait_batch
 
-LINES = 8
+LINES = 5
 CYCLES = 3
 WAIT_S = 120.0
 
@@ -40,9 +40,12 @@ def test_kill_9_mid_batch_resumes_each_line_once(data_dir: Path, tmp_path: Path)
         "GLMSERVE_JOBS__FILES_DIR": str(tmp_path / "files"),
         "GLMSERVE_JOBS__LEASE_S": "1.5",
         "GLMSERVE_JOBS__POLL_S": "0.2",
+        # Only the model the batch uses, so each restart loads one small model.
+        "GLMSERVE_MODELS": json.dumps([{"name": MODEL, "packaged": "qwen2.5-coder-0.5b-instruct-q4_k_m"}]),
+        "GLMSERVE_ALIASES": "{}",
     }
     key = new_zhipu_key()
-    lines = [chat_line(f"line-{n}", f"Name {n + 2} fruits.", max_tokens=24) for n in range(LINES)]
+    lines = [chat_line(f"line-{n}", f"Name {n + 2} fruits.", max_tokens=8) for n in range(LINES)]
     kills, batch_id = 0, ""
     for cycle in range(CYCLES + 1):
         server = server_process.start(data_dir, tmp_path / f"server-{cycle}.log", key, env)
@@ -61,7 +64,7 @@ def test_kill_9_mid_batch_resumes_each_line_once(data_dir: Path, tmp_path: Path)
             before, deadline = succeeded(db, batch_id), time.monotonic() + WAIT_S
             while succeeded(db, batch_id) <= before and time.monotonic() < deadline:
                 time.sleep(0.02)
-            time.sleep(0.1)  # the next line is generating now
+            time.sleep(0.3)  # the next line is generating now
             if succeeded(db, batch_id) < LINES:
                 server.proc.send_signal(signal.SIGKILL)
                 server.proc.wait(timeout=10)

@@ -10,6 +10,7 @@ from typing import Any
 
 import openai
 import pytest
+from zai import ZhipuAiClient
 
 from .accounts import admin, create_key
 from .server_process import GlmServe
@@ -133,3 +134,29 @@ def test_cancel_stops_lines_not_started(v1_client: openai.OpenAI) -> None:
     assert done.status == "cancelled"
     assert done.request_counts is not None and done.request_counts.completed < 12
     assert len(out) == done.request_counts.completed
+
+
+def test_zai_sdk_batch_of_embeddings(server: GlmServe) -> None:
+    lines = [
+        {
+            "custom_id": f"e{n}",
+            "method": "POST",
+            "url": "/v1/embeddings",
+            "body": {"model": "embedding-2", "input": t},
+        }
+        for n, t in enumerate(["a cat", "a dog"])
+    ]
+    with ZhipuAiClient(api_key=server.api_key, base_url=server.paas_url.rstrip("/"), max_retries=0) as zai:
+        file: Any = zai.files.create(file=("emb.jsonl", io.BytesIO(jsonl(lines))), purpose="batch")
+        batch: Any = zai.batches.create(
+            input_file_id=file.id, endpoint="/v1/embeddings", completion_window="24h", metadata={"k": "v"}
+        )
+        deadline = time.monotonic() + POLL_S
+        while batch.status not in ("completed", "failed", "cancelled") and time.monotonic() < deadline:
+            time.sleep(0.3)
+            batch = zai.batches.retrieve(batch.id)
+        out = [json.loads(line) for line in zai.files.content(batch.output_file_id).content.splitlines()]
+
+    assert batch.status == "completed" and batch.request_counts.completed == 2
+    assert sorted(r["custom_id"] for r in out) == ["e0", "e1"]
+    assert all(len(r["response"]["body"]["data"][0]["embedding"]) > 0 for r in out)
