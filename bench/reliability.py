@@ -155,7 +155,10 @@ def run_all(args: argparse.Namespace) -> list[sc.Verdict]:
         if "state" in args.only:
             for mode in ("open", "closed"):
                 attempt(f"redis {mode}", lambda m=mode: state.redis_stop(work, fake, m, *sizes["redis"]))
-            attempt("postgres", lambda: state.postgres_restart(work, fake, *sizes["postgres"]))
+            system = args.system_postgres
+            attempt(
+                "postgres", lambda: state.postgres_restart(work, fake, *sizes["postgres"], system_url=system)
+            )
         if "kill9" in args.only:
             cycles, conc = sizes["kill9"]
             sqlite = f"sqlite+aiosqlite:///{work / 'kill9.db'}"
@@ -210,6 +213,13 @@ def main() -> None:
     )
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"sections, of: {','.join(SECTIONS)}")
     parser.add_argument("--data-dir", type=Path, default=ROOT / "data" / "bench")
+    parser.add_argument(
+        "--system-postgres",
+        metavar="URL",
+        help="restart the machine's own cluster (pg_ctlcluster … main restart) with glmserve on URL, "
+        "e.g. postgresql://postgres@127.0.0.1:5432/test?search_path=relbench (the schema must exist); "
+        "default: a private cluster",
+    )
     parser.add_argument("--out-dir", type=Path, default=HERE / "results")
     args = parser.parse_args()
     args.only = set(args.only.split(","))

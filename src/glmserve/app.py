@@ -20,10 +20,13 @@ from glmserve.http.request_id import RequestIdMiddleware
 from glmserve.http.responses import json_response
 from glmserve.http.routes import (
     admin,
+    async_chat,
+    batches,
     chat,
     completions,
     console,
     embeddings,
+    files,
     health,
     messages,
     models,
@@ -110,6 +113,9 @@ def create_app(settings: Settings, *, services: Services | None = None, **inject
         app.include_router(tokenizer.router, prefix=prefix)
         app.include_router(completions.router, prefix=prefix)
         app.include_router(responses.router, prefix=prefix)
+        app.include_router(async_chat.router, prefix=prefix)
+        app.include_router(files.router, prefix=prefix)
+        app.include_router(batches.router, prefix=prefix)
     for prefix in MESSAGES_PREFIXES:
         app.include_router(messages.router, prefix=prefix)
     app.include_router(health.router)

@@ -24,8 +24,10 @@ from glmserve.accounting.key_admin import KeyAdmin
 from glmserve.caching.cache import ResponseCache, open_cache
 from glmserve.config.check import ConfigError
 from glmserve.config.settings import Settings
+from glmserve.errors import Unavailable
 from glmserve.frontends.responses.service import ResponsesService
 from glmserve.images.inputs import ImageLoader
+from glmserve.jobs.service import JobsService, open_jobs
 from glmserve.metrics import Metrics
 from glmserve.serving.model_router import ModelRouter, build_router
 from glmserve.serving.pipeline import Pipeline
@@ -49,6 +51,12 @@ class Services:
     signing_key: bytes  # seals what glmserve hands out to be sent back (thinking signatures)
     responses: ResponsesService
     store: Store | None = None  # for /readyz
+    jobs: JobsService | None = None  # async chat, files and batches
+
+    def require_jobs(self) -> JobsService:
+        if self.jobs is None:
+            raise Unavailable("jobs are not available in this process")
+        return self.jobs
 
 
 async def _first_key(keys: KeyStore, settings: Settings) -> None:
@@ -112,9 +120,12 @@ async def _build(
     )
     responses.start()
     stack.push_async_callback(responses.close)  # before accounting: cancelled jobs record their rows
+    auth = Authenticator(keys, settings.api_key)
+    jobs = open_jobs(settings, store, pipeline, router, images, auth)
+    stack.push_async_callback(jobs.close)
     return Services(
         settings=settings,
-        auth=Authenticator(keys, settings.api_key),
+        auth=auth,
         router=router,
         images=images,
         pipeline=pipeline,
@@ -124,6 +135,7 @@ async def _build(
         signing_key=hmac.new(master, b"glmserve signatures", hashlib.sha256).digest(),
         responses=responses,
         store=store,
+        jobs=jobs,
     )
 
 

@@ -100,7 +100,12 @@ def upstream(fake: FakeProcess, model: str, **extra: Any) -> dict[str, Any]:
 
 def gateway_models(fake: FakeProcess) -> dict[str, dict[str, Any]]:
     return {
-        "rel": {"deployments": [upstream(fake, PACE)]},
+        # A saturated gateway queues: under load, a slow first event is latency, not a timeout.
+        "rel": {
+            "deployments": [
+                upstream(fake, PACE, timeouts=FAST | {"first_byte": 30.0, "between_chunks": 30.0})
+            ]
+        },
         "rel-flaky": {"deployments": [upstream(fake, "flaky:0.2")]},
         "rel-stall": {
             "deployments": [upstream(fake, "stall-switch", timeouts=FAST | {"first_byte": STALL_FIRST_BYTE})]

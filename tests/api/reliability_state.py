@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -60,8 +61,34 @@ def redis_stop(workdir: Path, fake: FakeProcess, mode: str, concurrency: int, se
     return Verdict(f"fault: Redis stopped (limits fail {mode})", target, passed, figures)
 
 
-def postgres_restart(workdir: Path, fake: FakeProcess, concurrency: int, seconds: float) -> Verdict:
-    with PrivatePostgres() as pg:
+SYSTEM_RESTART = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main restart"
+
+
+class SystemPostgres:
+    """The machine's own cluster, restarted with Debian's ``pg_ctlcluster`` (bench ``--system-postgres``):
+    every other user of it sees the restart too."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def restart(self) -> None:
+        subprocess.run(["sh", "-c", SYSTEM_RESTART], check=True, capture_output=True, timeout=120)
+
+    def __enter__(self) -> SystemPostgres:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def postgres_restart(
+    workdir: Path, fake: FakeProcess, concurrency: int, seconds: float, system_url: str | None = None
+) -> Verdict:
+    """PostgreSQL restarted mid-load: a private cluster, or (``system_url``) the machine's own."""
+    cluster: PrivatePostgres | SystemPostgres = (
+        SystemPostgres(system_url) if system_url else PrivatePostgres()
+    )
+    with cluster as pg:
         env = {"GLMSERVE_DATABASE_URL": pg.url}
         with start_gateway(workdir / "pg-restart", fake, env) as server:
             key = limited_key(server)
@@ -74,6 +101,7 @@ def postgres_restart(workdir: Path, fake: FakeProcess, concurrency: int, seconds
     lost = result.completed - rows
     around = result.between(ran["restart"] - 2.0, ran["restart"] + 2.0)
     figures = {"all": result.summary(), "around_restart": result.summary(around), "lost_rows": len(lost)}
+    figures["cluster"] = "system (pg_ctlcluster)" if system_url else "private (pg_ctl restart -m fast)"
     passed = not lost and (figures["all"]["success"] or 0) >= 0.99
     target = "≥ 99% succeed through the restart; every completion has its usage row"
     return Verdict("fault: PostgreSQL restarted", target, passed, figures)

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
-from glmserve.settings import EngineSettings
 
+from glmserve.config.settings import EngineSettings
 from glmserve.engines.base import Generation, Sampling, Text
 from glmserve.engines.llamacpp.engine import LlamaCppEngine
 

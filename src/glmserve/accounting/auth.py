@@ -104,6 +104,15 @@ class Authenticator:
             return await self._from_raw_key(parts[0], parts[1])
         raise InvalidToken("invalid API key")
 
+    async def principal(self, key_id: str) -> Principal | None:
+        """The principal of an active key by its id, for work a key queued earlier (jobs)."""
+        if key_id == self._static_principal.key_id and self._static is not None:
+            return self._static_principal
+        key = await self._active(key_id)
+        if key is None or key.record.expired(self._clock()):
+            return None
+        return Principal.of(key)
+
     async def _active(self, key_id: str) -> ActiveKey | None:
         """The key from the database; while it is unreachable, as last seen (briefly)."""
         try:

@@ -153,7 +153,8 @@ def prepare_models(config: ConfigOpt = None) -> None:
 
     settings = load_settings(config)
     cache = settings.model_cache or default_cache()
-    names = {d.packaged for m in settings.models for d in m.resolved_deployments() if d.packaged}
+    embedding = [m for m in settings.models if m.kind != "chat"]  # packaged chat models need no conversion
+    names = {d.packaged for m in embedding for d in m.resolved_deployments() if d.packaged}
     for name in sorted(names):
         try:
             typer.echo(f"{name}: {prepare(name, cache)}")

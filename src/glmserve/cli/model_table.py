@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from glmserve.config.deployments import Deployment
 from glmserve.config.settings import ModelEntry, Settings
 from glmserve.deployments.build import upstream_key
+from glmserve.engines.llamacpp import packaged_embeddings
 from glmserve.engines.llamacpp.models import packaged
 from glmserve.engines.upstream.engine import UpstreamEngine
 
@@ -23,12 +24,22 @@ HEADER = f"{'MODEL':20}  {'#':>2}  {'KIND':8}  {'PRI':>3}  {'WEIGHT':>6}  {'TARG
 def _target(entry: ModelEntry, dep: Deployment) -> str:
     if dep.is_upstream:
         return f"{dep.base_url} ({dep.model or entry.name})"
+    if dep.packaged in packaged_embeddings.CATALOG:
+        return f"packaged {packaged_embeddings.packaged(dep.packaged).title} ({entry.kind})"
     return str(dep.gguf) if dep.gguf else f"packaged {packaged(dep.packaged).title}"
+
+
+def _embedding_health(settings: Settings, name: str) -> str:
+    if packaged_embeddings.prepared(name, settings.data_dir, settings.model_cache) is not None:
+        return "ready"
+    return "to convert: glmserve prepare-models"
 
 
 async def _health(
     settings: Settings, entry: ModelEntry, index: int, dep: Deployment, env: Mapping[str, str]
 ) -> str:
+    if dep.packaged in packaged_embeddings.CATALOG:
+        return _embedding_health(settings, dep.packaged)
     if not dep.is_upstream:
         path = dep.gguf or packaged(dep.packaged).path(settings.data_dir)
         if dep.mmproj is not None and not dep.mmproj.is_file():

@@ -20,6 +20,7 @@ from glmserve.config.cache import CacheSettings
 from glmserve.config.check import ConfigError, describe, unknown_env
 from glmserve.config.deployments import BreakerPolicy, Deployment, RetryPolicy
 from glmserve.config.images import ImageSettings
+from glmserve.config.jobs import JobSettings
 from glmserve.config.strict import Section
 from glmserve.engines.generation_defaults import SamplingDefaults
 from glmserve.engines.llamacpp.models import DEFAULT_PACKAGED, PACKAGED, QWEN_CODER_05B, packaged
@@ -210,6 +211,7 @@ class Settings(BaseSettings):
     cache: CacheSettings = Field(default_factory=CacheSettings)
     usage: UsageSettings = Field(default_factory=UsageSettings)
     images: ImageSettings = Field(default_factory=ImageSettings)
+    jobs: JobSettings = Field(default_factory=JobSettings)
     access_log: bool = Field(True, description="one JSON line per HTTP request on stderr")
     metrics_require_key: bool = Field(False, description="GET /metrics needs an admin key")
     image_fetch: bool | None = Field(None, description="GLMSERVE_IMAGE_FETCH=1: short for images.fetch")

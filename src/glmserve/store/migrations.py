@@ -176,6 +176,51 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX responses_time ON responses (created_at)",
         ),
     ),
+    Migration(
+        "m008_jobs",
+        (
+            # One row per async chat task, or per line of a batch (batch_id set, line_no its index).
+            """
+            CREATE TABLE jobs (
+                id TEXT PRIMARY KEY,
+                key_id TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                batch_id TEXT NULL,
+                line_no INTEGER NULL,
+                custom_id TEXT NULL,
+                created_at DOUBLE PRECISION NOT NULL,
+                expires_at DOUBLE PRECISION NOT NULL,
+                status TEXT NOT NULL,
+                model TEXT NOT NULL,
+                request TEXT NOT NULL,
+                result TEXT NULL,
+                lease_until DOUBLE PRECISION NOT NULL DEFAULT 0,
+                attempts INTEGER NOT NULL DEFAULT 0
+            )
+            """,
+            "CREATE INDEX jobs_status ON jobs (status, lease_until)",
+            "CREATE INDEX jobs_batch ON jobs (batch_id, line_no)",
+            """
+            CREATE TABLE files (
+                id TEXT PRIMARY KEY,
+                key_id TEXT NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL,
+                filename TEXT NOT NULL,
+                purpose TEXT NOT NULL,
+                bytes BIGINT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE batches (
+                id TEXT PRIMARY KEY,
+                key_id TEXT NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL,
+                status TEXT NOT NULL,
+                body TEXT NOT NULL
+            )
+            """,
+        ),
+    ),
 )
 
 _PG_LOCK_KEY = 0x676C6D73  # "glms": the advisory lock that serializes migrators

@@ -87,3 +87,19 @@ def test_legacy_completion_chunks_keep_their_prompt_and_sum_usage() -> None:
     assert events[1] == CompletionText(0, "", "length")
     assert events[2] == CompletionText(1, " c", "stop")
     assert events[-1] == Usage(5, 3)
+
+
+def test_the_model_table_shows_packaged_embedding_models(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from glmserve.cli.model_table import render
+    from glmserve.config.settings import Settings
+
+    root = Path(str(tmp_path))
+    lines = asyncio.run(render(Settings(data_dir=root / "data", model_cache=root / "cache")))
+    gemma = next(line for line in lines if line.startswith("embedding-3 "))
+    assert "packaged EmbeddingGemma-300M (embedding)" in gemma and gemma.endswith("glmserve prepare-models")
+    (root / "cache").mkdir()
+    (root / "cache" / "all-minilm-l6-v2-f16.gguf").write_bytes(b"")
+    lines = asyncio.run(render(Settings(data_dir=root / "data", model_cache=root / "cache")))
+    assert next(line for line in lines if line.startswith("embedding-2 ")).endswith("ready")

@@ -176,6 +176,13 @@ def prepare(name: str, cache: Path) -> Path:
     return target
 
 
+def prepared(name: str, data_dir: Path, cache: Path | None = None) -> Path | None:
+    """Where the converted GGUF is (not verified), if it has been converted."""
+    file = packaged(name).file
+    found = [f / file for f in (data_dir / "models", cache or default_cache()) if (f / file).exists()]
+    return found[0] if found else None
+
+
 def locate(name: str, data_dir: Path, cache: Path | None = None) -> Path:
     """The verified GGUF: in the data directory's ``models/``, else the cache, else converted now.
 

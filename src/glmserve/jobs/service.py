@@ -1,0 +1,63 @@
+"""The jobs service: the job store, the runner, the worker, files and batches, opened together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from glmserve.accounting.auth import Authenticator
+from glmserve.config.settings import Settings
+from glmserve.images.inputs import ImageLoader
+from glmserve.jobs.batches import Batches
+from glmserve.jobs.files import Files
+from glmserve.jobs.runner import JobRunner
+from glmserve.jobs.worker import JobWorker
+from glmserve.serving.model_router import ModelRouter
+from glmserve.serving.pipeline import Pipeline
+from glmserve.store.batches import BatchStore
+from glmserve.store.db import Store
+from glmserve.store.files import FileStore
+from glmserve.store.jobs import Job, JobStore
+
+
+@dataclass(slots=True)
+class JobsService:
+    store: JobStore
+    runner: JobRunner
+    worker: JobWorker
+    files: Files
+    batches: Batches
+
+    async def close(self) -> None:
+        await self.worker.close()
+
+
+def spare_capacity(router: ModelRouter, job: Job) -> bool:
+    """The job's engine has a free slot and no request waiting for one."""
+    try:
+        engine = router.resolve(job.model).engine
+    except Exception:
+        return True  # the runner reports the unknown model
+    slots = int(getattr(engine, "slots", 1) or 1)
+    return int(getattr(engine, "in_flight", 0)) < slots and not int(getattr(engine, "waiting", 0) or 0)
+
+
+def open_jobs(
+    settings: Settings,
+    store: Store,
+    pipeline: Pipeline,
+    router: ModelRouter,
+    images: ImageLoader,
+    auth: Authenticator,
+) -> JobsService:
+    jobs = JobStore(store)
+    directory = settings.jobs.files_dir or settings.data_dir / "files"
+    files = Files(FileStore(store), directory, settings.jobs.max_file_bytes)
+    runner = JobRunner(pipeline, router, images, auth, settings.embeddings.max_inputs)
+    batches = Batches(BatchStore(store), jobs, files, runner, settings.jobs.max_batch_lines)
+    worker = JobWorker(
+        jobs, runner, settings.jobs, endpoint_of=batches.endpoint_of, idle=batches.finalize,
+        spare=lambda job: spare_capacity(router, job),
+    )  # fmt: skip
+    if settings.jobs.enabled:
+        worker.start()
+    return JobsService(jobs, runner, worker, files, batches)
