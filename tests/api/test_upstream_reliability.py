@@ -14,6 +14,8 @@ import jwt
 import pytest
 from openai import OpenAI
 
+from glmserve.engines.llamacpp.models import QWEN_CODER_05B
+
 from .fake_upstream import ANSWER, FakeUpstream
 from .server_process import GlmServe, free_port
 from .sse import assert_chunk_sequence, post_stream
@@ -67,6 +69,8 @@ def models(fake: FakeUpstream, server: GlmServe) -> dict[str, dict[str, Any]]:
         "tools": {"deployments": [up(url, "tooling", kind="sglang")]},
         "to-embedded": {
             "deployments": [up(closed, "x"), {"kind": "embedded", "gguf": server.model_path, "priority": 1}],
+            # glm-4.5-flash's own defaults, so the fallback answers as the direct model does
+            "sampling": QWEN_CODER_05B.sampling.as_dict(),
         },
     }
 
