@@ -15,6 +15,8 @@ import jwt
 import pytest
 from openai import OpenAI
 
+from glmserve.engines.llamacpp.models import QWEN_CODER_05B
+
 from .fake_upstream import ANSWER, FakeUpstream
 from .prometheus import moved, scrape, value
 from .server_process import GlmServe, free_port
@@ -73,6 +75,8 @@ def models(fake: FakeUpstream, server: GlmServe) -> dict[str, dict[str, Any]]:
                 up(closed, "ok-never-reached"),
                 {"kind": "embedded", "gguf": server.model_path, "priority": 1},
             ],
+            # glm-4.5-flash's own defaults, so the fallback answers as the direct model does
+            "sampling": QWEN_CODER_05B.sampling.as_dict(),
         },
     }
 

@@ -47,9 +47,10 @@ QWEN_CODER_15B = PackagedModel(
     version="0.2.0",
     size=1_117_320_768,
     sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-    # Qwen2.5's published generation_config; measured with bench/quality.py (story, 10 seeds):
-    # 10/10 natural stops, median distinct-4-gram 0.94 (bench/results/quality-2026-12-01-tune-15b-qwen.json).
-    sampling=SamplingDefaults(temperature=0.7, top_p=0.8, top_k=20, repeat_penalty=1.05),
+    # Qwen2.5's published generation_config (repetition_penalty as llama.cpp's, over 64 tokens):
+    # the seed's story ended by itself 10/10, median distinct-4-gram 0.94
+    # (bench/results/quality-2026-12-01-tune-15b-qwen.json).
+    sampling=SamplingDefaults(temperature=0.7, top_p=0.8, top_k=20, repeat_penalty=1.05, repeat_last_n=64),
 )
 QWEN_CODER_05B = PackagedModel(
     name="qwen2.5-coder-0.5b-instruct-q4_k_m",
@@ -58,14 +59,14 @@ QWEN_CODER_05B = PackagedModel(
     version="0.9.0",
     size=491_400_064,
     sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-    # The 0.5B loops on Qwen's config; a stronger repeat penalty and DRY, measured (story, 10 seeds):
-    # 9/10 natural stops, median distinct-4-gram 0.90
-    # (bench/results/quality-2026-12-01-tune-05b-rp11-dry.json).
+    # Qwen's config alone left the story looping (3/10 stopped, median distinct-4-gram 0.15); a
+    # stronger repetition penalty plus DRY stopped 9/10 (median 0.90).
     sampling=SamplingDefaults(
         temperature=0.7,
         top_p=0.8,
         top_k=20,
         repeat_penalty=1.1,
+        repeat_last_n=64,
         dry_multiplier=0.8,
         dry_base=1.75,
         dry_allowed_length=2,
