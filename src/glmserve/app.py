@@ -83,6 +83,27 @@ def _error_response(request: Request, exc: GlmError, status: int | None = None) 
     return json_response(exc.body(), status or exc.status, headers)
 
 
+def _include_routes(app: FastAPI) -> None:
+    """Every front-end's routes under its prefixes, then the service routes and the console."""
+    for prefix in API_PREFIXES:
+        for module in (
+            chat,
+            models,
+            embeddings,
+            tokenizer,
+            completions,
+            responses,
+            async_chat,
+            files,
+            batches,
+        ):
+            app.include_router(module.router, prefix=prefix)
+    for prefix in MESSAGES_PREFIXES:
+        app.include_router(messages.router, prefix=prefix)
+    for module in (health, admin, metrics_route, console):
+        app.include_router(module.router)
+
+
 def create_app(settings: Settings, *, services: Services | None = None, **inject: Any) -> FastAPI:
     """Wire the routes; ``services`` already open (``glmserve serve``), or opened in the lifespan.
 
@@ -106,22 +127,7 @@ def create_app(settings: Settings, *, services: Services | None = None, **inject
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(AccessLogMiddleware, metrics=metrics, enabled=settings.access_log)
     app.add_middleware(LivenessMiddleware)  # outermost: /livez never waits behind another layer
-    for prefix in API_PREFIXES:
-        app.include_router(chat.router, prefix=prefix)
-        app.include_router(models.router, prefix=prefix)
-        app.include_router(embeddings.router, prefix=prefix)
-        app.include_router(tokenizer.router, prefix=prefix)
-        app.include_router(completions.router, prefix=prefix)
-        app.include_router(responses.router, prefix=prefix)
-        app.include_router(async_chat.router, prefix=prefix)
-        app.include_router(files.router, prefix=prefix)
-        app.include_router(batches.router, prefix=prefix)
-    for prefix in MESSAGES_PREFIXES:
-        app.include_router(messages.router, prefix=prefix)
-    app.include_router(health.router)
-    app.include_router(admin.router)
-    app.include_router(metrics_route.router)
-    app.include_router(console.router)
+    _include_routes(app)
 
     @app.exception_handler(GlmError)
     async def on_glm_error(request: Request, exc: GlmError) -> Response:
