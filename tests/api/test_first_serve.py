@@ -49,7 +49,7 @@ def fresh(
 def test_the_first_serve_prints_one_admin_key(fresh: tuple[GlmServe, Path]) -> None:
     server, _ = fresh
     assert KEY_SHAPE.match(server.api_key), server.api_key
-    assert chat(server, server.api_key).status_code == 200
+    assert chat(server, server.api_key, model="glm-4.6").status_code == 200
     with admin(server) as http:
         made = http.post("/admin/keys", json={"name": "made-by-the-first-key"})
         listed = http.get("/admin/keys").json()["data"]
@@ -84,7 +84,7 @@ def test_a_second_serve_prints_no_key(fresh: tuple[GlmServe, Path], upstream: Fa
     first, tmp = fresh
     with start_gateway(tmp, models(upstream), "unused", ENV, static_key=None, name="second") as again:
         assert not FIRST_KEY.search(again.log_tail(200_000)), "the key is printed once only"
-        assert chat(again, first.api_key).status_code == 200
+        assert chat(again, first.api_key, model="glm-4.6").status_code == 200
         with admin(again, first.api_key) as http:
             names = [k["name"] for k in http.get("/admin/keys").json()["data"]]
         with admin(first) as http:

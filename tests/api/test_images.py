@@ -283,9 +283,10 @@ def test_a_stalled_image_url_is_a_400_after_the_fetch_timeout(
 
 def test_models_say_which_accept_images(vision: OpenAI, client: OpenAI, gateway: GlmServe) -> None:
     cards = {m.id: m.to_dict() for m in vision.models.list()}
-    assert cards["glm-4.6v"]["capabilities"] == {"vision": True}
-    assert cards["gpt-4-vision"]["capabilities"] == {"vision": True}
-    assert cards["text-only"]["capabilities"] == {"vision": False}
+    chat_card = {"kind": "chat", "dimensions": None, "rerank": None}
+    assert cards["glm-4.6v"]["capabilities"] == {**chat_card, "vision": True}
+    assert cards["gpt-4-vision"]["capabilities"] == {**chat_card, "vision": True}
+    assert cards["text-only"]["capabilities"] == {**chat_card, "vision": False}
     assert vision.models.retrieve("gpt-4-vision").to_dict()["capabilities"]["vision"] is True
     assert client.models.retrieve("glm-4.6").to_dict()["capabilities"]["vision"] is False
     raw = httpx.get(gateway.paas_url + "models", headers={"Authorization": f"Bearer {gateway.api_key}"})

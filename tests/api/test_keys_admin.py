@@ -141,7 +141,7 @@ def test_revoked_and_expired_keys_are_refused_on_their_next_request(server: GlmS
 def test_cli_creates_keys_with_limits_and_rotates_them(server: GlmServe) -> None:
     created = server.cli(
         "keys", "create", "--name", "cli-limited", "--rpm", "7", "--tpm", "5000", "--concurrency", "2",
-        "--budget-tokens", "100000", "--models", "glm-4.5,glm-4.6", "--admin",
+        "--budget-tokens", "100000", "--models", "glm-4.5-flash,glm-4.6", "--admin",
     )  # fmt: skip
     lines = created.stdout.splitlines()
     assert len(lines) == 1 and KEY_SHAPE.match(lines[-1]), created.stdout
@@ -150,7 +150,7 @@ def test_cli_creates_keys_with_limits_and_rotates_them(server: GlmServe) -> None
     listed = server.cli("keys", "list").stdout
     row = next(line for line in listed.splitlines() if line.startswith(key_id))
     assert (
-        "admin" in row and "rpm=7" in row and "budget=100000/total" in row and "models=glm-4.5,glm-4.6" in row
+        "admin" in row and "rpm=7" in row and "budget=100000/total" in row and "models=glm-4.5-flash,glm-4.6" in row
     )
     assert key.split(".")[1] not in listed
     refused = chat(server, key, model="glm-4.5-air")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from api.fake_upstream import (
+    KNOWN,
     FakeUpstream,
     Reader,
     Writer,
@@ -50,6 +51,8 @@ def echo_chunks(body: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 class EchoUpstream(FakeUpstream):
+    KNOWN_SCENARIOS = KNOWN | {"echo"}
+
     async def _do_echo(self, rec: Any, reader: Reader, writer: Writer, args: list[str]) -> bool:
         if not rec.body.get("stream"):
             answer = completion(rec.body, self.chunks)

@@ -1,7 +1,8 @@
 """The retry budget of a model, and the backoff between retry rounds.
 
-Retries may add at most ``ratio`` of the requests seen in the last ``window_s`` seconds, plus
-``minimum`` retries per window so that a quiet model can still retry. During a full outage the
+Retries may add at most ``ratio`` of the requests seen in the last ``window_s`` seconds, or
+``minimum`` retries per window if that is more, so that a quiet model can still retry (Envoy's
+retry budget works the same way: a percentage, never below a floor). During a full outage the
 extra load on the upstreams is therefore bounded, however many clients keep asking. Counts are
 kept in one bucket per second.
 """
@@ -45,8 +46,11 @@ class RetryBudget:
         return self._allowance()
 
     def _allowance(self) -> int:
-        """``minimum`` plus ``ratio`` of the window's requests, as the README says (not the larger)."""
-        return self.minimum + math.floor(self.ratio * self.requests)
+        """``ratio`` of the window's requests, or ``minimum`` if that is more (the README's rule).
+
+        The larger, not the sum: a full outage then adds at most ``ratio`` of the traffic once
+        ``ratio * requests`` passes the floor, so amplification stays at ``1 + ratio``."""
+        return max(self.minimum, math.floor(self.ratio * self.requests))
 
     def try_spend(self) -> bool:
         """Take one retry from the budget, if it has one."""

@@ -1,6 +1,6 @@
 """The retry budget bounds retries to a share of recent requests, and the backoff is jittered.
 
-One rule, the README's: a window of ``window_s`` may hold ``minimum + floor(ratio * requests)``
+One rule, the README's: a window of ``window_s`` may hold ``max(minimum, floor(ratio * requests))``
 retries (``allowance`` below). Every test here, and the chain's outage test, pins that sum.
 """
 
@@ -14,8 +14,8 @@ from glmserve.deployments.budget import RetryBudget, backoff
 
 
 def allowance(ratio: float, minimum: int, requests: int) -> int:
-    """Retries a window with ``requests`` requests allows: the minimum plus the ratio, not the larger."""
-    return minimum + math.floor(ratio * requests)
+    """Retries a window with ``requests`` requests allows: the ratio, or the minimum if that is more."""
+    return max(minimum, math.floor(ratio * requests))
 
 
 class Clock:
@@ -26,15 +26,18 @@ class Clock:
         return self.now
 
 
-def test_minimum_plus_ratio() -> None:
+def test_the_minimum_is_a_floor_under_the_ratio() -> None:
     clock = Clock()
     budget = RetryBudget(ratio=0.2, minimum=2, window_s=10, clock=clock)
     assert [budget.try_spend() for _ in range(3)] == [True, True, False]
-    for _ in range(20):
+    for _ in range(5):
         budget.record_request()
-    assert budget.allowed() == allowance(0.2, 2, 20) == 6
-    assert [budget.try_spend() for _ in range(5)] == [True, True, True, True, False]
-    assert budget.retries == 6
+    assert budget.allowed() == allowance(0.2, 2, 5) == 2, "1 by the ratio, 2 by the floor"
+    for _ in range(15):
+        budget.record_request()
+    assert budget.allowed() == allowance(0.2, 2, 20) == 4
+    assert [budget.try_spend() for _ in range(3)] == [True, True, False]
+    assert budget.retries == 4
 
 
 def test_window_slides() -> None:
@@ -59,7 +62,7 @@ def test_full_outage_never_exceeds_the_budget() -> None:
         spent += sum(budget.try_spend() for _ in range(2))
         clock.now += 0.02
         assert budget.retries == min(2 * budget.requests, allowance(0.1, 3, budget.requests))
-    assert spent == allowance(0.1, 3, 500) == 53
+    assert spent == allowance(0.1, 3, 500) == 50, "10% of the requests, the floor long passed"
 
 
 @pytest.mark.parametrize("round_", [0, 1, 2, 5, 10])
