@@ -150,7 +150,10 @@ def test_cli_creates_keys_with_limits_and_rotates_them(server: GlmServe) -> None
     listed = server.cli("keys", "list").stdout
     row = next(line for line in listed.splitlines() if line.startswith(key_id))
     assert (
-        "admin" in row and "rpm=7" in row and "budget=100000/total" in row and "models=glm-4.5-flash,glm-4.6" in row
+        "admin" in row
+        and "rpm=7" in row
+        and "budget=100000/total" in row
+        and "models=glm-4.5-flash,glm-4.6" in row
     )
     assert key.split(".")[1] not in listed
     refused = chat(server, key, model="glm-4.5-air")

@@ -128,7 +128,8 @@ def test_metrics_count_each_request(server: GlmServe) -> None:
 
 
 def test_metrics_show_a_generation_in_flight(server: GlmServe) -> None:
-    engines = {dict(labels)["engine"] for name, labels in scrape(server.root) if name == "glmserve_engine_in_flight"}
+    scraped = scrape(server.root)
+    engines = {dict(labels)["engine"] for name, labels in scraped if name == "glmserve_engine_in_flight"}
     headers = {"Authorization": f"Bearer {server.api_key}"}
     body = chat_body(max_tokens=24, stream=True)
     http = httpx.Client(base_url=server.paas_url, headers=headers, timeout=TIMEOUT_S)
