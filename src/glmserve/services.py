@@ -21,6 +21,7 @@ from fastapi import Request
 from glmserve.accounting.auth import Authenticator, Principal
 from glmserve.accounting.build import open_accounting
 from glmserve.accounting.key_admin import KeyAdmin
+from glmserve.accounting.key_cache import KeyCache
 from glmserve.caching.cache import ResponseCache, open_cache
 from glmserve.config.check import ConfigError
 from glmserve.config.settings import Settings
@@ -120,7 +121,10 @@ async def _build(
     )
     responses.start()
     stack.push_async_callback(responses.close)  # before accounting: cancelled jobs record their rows
-    auth = Authenticator(keys, settings.api_key)
+    key_cache = KeyCache(keys)
+    key_cache.start()
+    stack.push_async_callback(key_cache.close)
+    auth = Authenticator(keys, settings.api_key, cache=key_cache)
     jobs = open_jobs(settings, store, pipeline, router, images, auth)
     stack.push_async_callback(jobs.close)
     return Services(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -9,6 +10,8 @@ import httpx
 from .server_process import GlmServe
 
 TIMEOUT_S = 120.0
+# A change to a key made elsewhere (another replica, the CLI) takes effect within this (README).
+KEY_CHANGE_S = 1.0
 
 
 def admin(server: GlmServe, key: str | None = None) -> httpx.Client:
@@ -48,3 +51,16 @@ def chat(server: GlmServe, key: str, **extra: Any) -> httpx.Response:
 
 def error_code(response: httpx.Response) -> str:
     return str(response.json()["error"]["code"])
+
+
+def refused_within(server: GlmServe, key: str, seconds: float = KEY_CHANGE_S) -> httpx.Response:
+    """Poll ``GET /models`` as ``key`` until it is refused; fail if it is still accepted after
+    ``seconds`` (a key changed by another process reaches this one within that)."""
+    started = time.monotonic()
+    with httpx.Client(timeout=TIMEOUT_S) as http:
+        while True:
+            response = http.get(server.paas_url + "models", headers={"Authorization": f"Bearer {key}"})
+            if response.status_code != 200:
+                return response
+            assert time.monotonic() - started < seconds, f"still accepted {seconds} s after the change"
+            time.sleep(0.02)

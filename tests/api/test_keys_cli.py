@@ -10,6 +10,7 @@ import pytest
 from openai import OpenAI
 from zhipuai import ZhipuAI
 
+from .accounts import refused_within
 from .server_process import GlmServe
 
 KEY_SHAPE = re.compile(r"^[0-9a-f]{32}\.[A-Za-z0-9]{16}$")
@@ -43,8 +44,9 @@ def test_created_key_works_until_revoked(server: GlmServe) -> None:
     assert key_id in listed
     assert secret not in listed, "keys list must never show a secret"
 
-    server.cli("keys", "revoke", key_id)
+    server.cli("keys", "revoke", key_id)  # another process: the server's key cache drops it within 1 s
 
+    assert refused_within(server, key).status_code == 401
     with pytest.raises(openai.AuthenticationError) as caught:
         sdk(server, key).chat.completions.create(**ONE_TOKEN)
     assert caught.value.status_code == 401

@@ -10,9 +10,10 @@ After an optional case-insensitive ``Bearer `` prefix the credential is one of:
 The static key (``GLMSERVE_API_KEY``) is always accepted as sent and acts as an admin key
 without limits; if it has the ``id.secret`` shape, JWTs signed with its secret are accepted
 too. A store key is refused once revoked or past its ``expires_at``; after a rotation its old
-secret keeps working (raw or as a JWT) until the grace period ends. Every lookup reads the
-database, so a revocation is seen by every replica on its next request. Every comparison with a secret is
-constant-time, and no error message or log line carries a key, a secret or a token.
+secret keeps working (raw or as a JWT) until the grace period ends. A verified key is kept in a
+``KeyCache``, which every replica drops within a second of any change to any key (revocation,
+rotation, limits), so a stored key costs no database round trip. Every comparison with a secret
+is constant-time, and no error message or log line carries a key, a secret or a token.
 
 While the database cannot be reached (a restart), a key looked up successfully within the last
 ``STALE_IF_ERROR_S`` is served from memory ("stale if error"), so clients keep working through a
@@ -35,6 +36,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from glmserve.accounting.key_cache import KeyCache
 from glmserve.errors import InvalidToken, MissingAuth, TokenExpired, TokenVerifyFailed, Unavailable
 from glmserve.store.key_records import NO_LIMITS, ActiveKey, KeyPolicy, Role
 from glmserve.store.keys import KeyStore, hash_secret
@@ -76,9 +78,15 @@ class _Jwt:
 
 class Authenticator:
     def __init__(
-        self, keys: KeyStore, static_key: str | None, *, clock: Callable[[], float] = time.time
+        self,
+        keys: KeyStore,
+        static_key: str | None,
+        *,
+        cache: KeyCache | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._keys = keys
+        self._cache = cache
         self._clock = clock
         self._static = (static_key or "").strip() or None
         self._static_pair: tuple[str, str] | None = None
@@ -113,11 +121,16 @@ class Authenticator:
             return None
         return Principal.of(key)
 
-    async def _active(self, key_id: str) -> ActiveKey | None:
-        """The key from the database; while it is unreachable, as last seen (briefly)."""
+    async def _active(self, key_id: str, *, fresh: bool = False) -> ActiveKey | None:
+        """The key from the cache (unless ``fresh``) or the database; while that is unreachable,
+        as last seen (briefly)."""
+        if not fresh and self._cache is not None and (cached := self._cache.get(key_id)) is not None:
+            return cached
         try:
-            key = await self._keys.get_active(key_id)
+            key = await (self._cache.fetch(key_id) if self._cache else self._keys.get_active(key_id))
         except (Unavailable, SQLAlchemyError, OSError) as exc:
+            if self._cache is not None and (known := self._cache.remembered(key_id, STALE_IF_ERROR_S)):
+                return known
             seen = self._recent.get(key_id)
             if seen is not None and time.monotonic() - seen[0] < STALE_IF_ERROR_S:
                 return seen[1]
@@ -132,13 +145,11 @@ class Authenticator:
         return key
 
     async def _from_raw_key(self, key_id: str, secret: str) -> Principal:
-        key = await self._active(key_id)
-        if key is None:
-            raise InvalidToken("invalid API key")
         digest = hash_secret(secret)
-        # Compare with every candidate, so the time taken says nothing about which matched.
-        matches = [_equal(digest, stored) for stored, _ in key.secrets()]
-        if not any(matches):
+        key = await self._active(key_id)
+        if key is not None and not _digest_matches(key, digest) and self._cache is not None:
+            key = await self._active(key_id, fresh=True)  # rotated on another replica just now?
+        if key is None or not _digest_matches(key, digest):
             raise InvalidToken("invalid API key")
         return self._unexpired(key)
 
@@ -149,25 +160,36 @@ class Authenticator:
 
     async def _from_jwt(self, token: _Jwt) -> Principal:
         found = await self._signing_secrets(token.key_id)
-        if found is None:
+        if found is not None and not _signed_by(token, found[1]) and found[0] is not None and self._cache:
+            found = await self._signing_secrets(token.key_id, fresh=True)  # rotated elsewhere just now?
+        if found is None or not _signed_by(token, found[1]):
             raise TokenVerifyFailed("token verification failed")
-        key, secrets = found
-        signature, signed = token.signature, token.signing_input
-        matches = [hmac.compare_digest(_hmac(secret, signed), signature) for secret in secrets]
-        if not any(matches):
-            raise TokenVerifyFailed("token verification failed")
+        key = found[0]
         if token.exp_ms <= self._clock() * 1000 - EXP_LEEWAY_MS:
             raise TokenExpired("token expired")
         return self._static_principal if key is None else self._unexpired(key)
 
-    async def _signing_secrets(self, key_id: str) -> tuple[ActiveKey | None, list[str]] | None:
+    async def _signing_secrets(
+        self, key_id: str, *, fresh: bool = False
+    ) -> tuple[ActiveKey | None, list[str]] | None:
         """The key (None: the static one) and the secrets a token for it may be signed with."""
         if self._static_pair is not None and _equal(key_id, self._static_pair[0]):
             return None, [self._static_pair[1]]
-        key = await self._active(key_id)
+        key = await self._active(key_id, fresh=fresh)
         if key is None:
             return None
         return key, [secret for _, secret in key.secrets()]
+
+
+def _digest_matches(key: ActiveKey, digest: str) -> bool:
+    # Compare with every candidate, so the time taken says nothing about which matched.
+    matches = [_equal(digest, stored) for stored, _ in key.secrets()]
+    return any(matches)
+
+
+def _signed_by(token: _Jwt, secrets: list[str]) -> bool:
+    matches = [hmac.compare_digest(_hmac(secret, token.signing_input), token.signature) for secret in secrets]
+    return any(matches)
 
 
 def _hmac(secret: str, message: bytes) -> bytes:

@@ -1,11 +1,11 @@
 """The database handle: one async SQLAlchemy engine, migrated on open.
 
-SQLite (``sqlite+aiosqlite:///PATH``, the default) gets, on every new connection, WAL mode, a
-5 s busy timeout and foreign keys. SQLAlchemy also takes over ``BEGIN`` from the sqlite3
-driver, whose legacy mode never begins a transaction before DDL; without that a failed
-migration would leave half its tables behind. PostgreSQL (``postgresql+asyncpg://``) needs
-none of this and gets a plain engine; ``postgresql://`` and ``postgres://`` mean asyncpg, and a
-``search_path`` query parameter selects the schema.
+SQLite (``sqlite+aiosqlite:///PATH``, the default) gets, on every new connection, WAL mode with
+``synchronous=NORMAL``, a 5 s busy timeout and foreign keys. SQLAlchemy also takes over
+``BEGIN`` from the sqlite3 driver, whose legacy mode never begins a transaction before DDL;
+without that a failed migration would leave half its tables behind. PostgreSQL
+(``postgresql+asyncpg://``) needs none of this and gets a plain engine; ``postgresql://`` and
+``postgres://`` mean asyncpg, and a ``search_path`` query parameter selects the schema.
 
 A PostgreSQL pool checks each connection before use (``pool_pre_ping``), so a database restart
 costs no request a dead connection. SQLite takes one writer at a time. ``Store.write()``
@@ -32,6 +32,10 @@ _SQLITE_PRAGMAS = (
     # busy_timeout first, so that switching to WAL waits for a lock instead of failing.
     "PRAGMA busy_timeout=5000",
     "PRAGMA journal_mode=WAL",
+    # In WAL mode NORMAL syncs at checkpoints, not on every commit: a committed transaction is in
+    # the WAL file (the OS's page cache) and survives the process being killed; only a power loss
+    # or an OS crash can take the last commits back. FULL costs an fsync per usage batch.
+    "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
 )
 

@@ -10,6 +10,11 @@ The secret is never stored in the clear. Each row keeps it twice:
 Rotation gives a key a new secret and keeps the old one (``prev_secret_*``) valid until
 ``prev_valid_until``, so clients can switch over. The full key is shown once, by
 ``KeyStore.create`` or ``KeyStore.rotate``; nothing here logs a secret.
+
+Every change to an existing key (revoke, rotate, update) counts up ``key_epoch`` in the same
+transaction, and tells this process's listeners (``on_change``) once committed: a cache of
+verified keys drops itself at once here, and on other replicas when their poll of ``epoch``
+sees the new count.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import re
 import secrets
 import string
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +118,17 @@ class KeyStore:
             raise ValueError(f"master key must be {MASTER_KEY_BYTES} bytes")
         self._store = store
         self._aead = AESGCM(master_key)
+        self._listeners: builtins.list[Callable[[], None]] = []
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after every committed change to a key made by this process."""
+        self._listeners.append(listener)
+
+    async def epoch(self) -> int:
+        """The count of key changes so far (any process); moves whenever a key changes."""
+        async with self._transaction() as conn:
+            result = await conn.execute(text("SELECT n FROM key_epoch WHERE id = 1"))
+            return int(result.scalar_one())
 
     async def create(
         self,
@@ -173,7 +189,12 @@ class KeyStore:
                 text("UPDATE api_keys SET revoked_at = :now WHERE id = :id AND revoked_at IS NULL"),
                 {"now": time.time(), "id": key_id},
             )
-            return result.rowcount == 1
+            changed = result.rowcount == 1
+            if changed:
+                await _count_change(conn)
+        if changed:
+            self._changed()
+        return changed
 
     async def rotate(self, key_id: str, grace_s: float) -> tuple[ApiKeyRecord, str] | None:
         """A new secret for the active key ``key_id``; the old one keeps working for ``grace_s``."""
@@ -194,8 +215,11 @@ class KeyStore:
                     "id": key_id,
                 },
             )
+            if result.rowcount == 1:
+                await _count_change(conn)
         if result.rowcount != 1:
             return None
+        self._changed()
         record = await self.get(key_id)
         return None if record is None else (record, f"{key_id}.{secret}")
 
@@ -211,8 +235,11 @@ class KeyStore:
                     text(f"UPDATE api_keys SET {assignments} WHERE id = :id AND revoked_at IS NULL"),
                     {**changes, "id": key_id},
                 )
+                if result.rowcount == 1:
+                    await _count_change(conn)
             if result.rowcount != 1:
                 return None
+            self._changed()
         record = await self.get(key_id)
         return record if record is not None and record.revoked_at is None else None
 
@@ -249,6 +276,10 @@ class KeyStore:
         key = await self.get_active(key_id)
         return None if key is None else (key.secret_hash, key.secret)
 
+    def _changed(self) -> None:
+        for listener in self._listeners:
+            listener()
+
     @contextlib.asynccontextmanager
     async def _transaction(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
         try:
@@ -270,3 +301,7 @@ class KeyStore:
             return plain.decode("utf-8")
         except (InvalidTag, ValueError):  # ValueError covers bad base64, nonce and UTF-8
             raise GlmError("a stored API key cannot be decrypted; is master.key the right one?") from None
+
+
+async def _count_change(conn: AsyncConnection) -> None:
+    await conn.execute(text("UPDATE key_epoch SET n = n + 1 WHERE id = 1"))

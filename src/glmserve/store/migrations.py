@@ -221,6 +221,15 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        "m010_key_epoch",
+        (
+            # One row, counted up by every change to a key (revoke, rotate, update): replicas that
+            # cache verified keys poll it and drop their cache when it moves (accounting/key_cache).
+            "CREATE TABLE key_epoch (id INTEGER PRIMARY KEY, n BIGINT NOT NULL)",
+            "INSERT INTO key_epoch (id, n) VALUES (1, 0)",
+        ),
+    ),
 )
 
 _PG_LOCK_KEY = 0x676C6D73  # "glms": the advisory lock that serializes migrators
