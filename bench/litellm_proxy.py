@@ -35,14 +35,21 @@ def ensure(venv: Path, log_path: Path) -> Path:
     return cli
 
 
-def config(upstream_url: str, upstream_model: str, public_model: str) -> str:
-    return f"""model_list:
-  - model_name: {public_model}
+def config(
+    upstream_url: str, upstream_model: str, public_model: str, extra: dict[str, str] | None = None
+) -> str:
+    """The proxy's config: ``public_model`` (and each of ``extra``: public -> upstream model)."""
+    entries = "".join(
+        f"""  - model_name: {public}
     litellm_params:
-      model: openai/{upstream_model}
+      model: openai/{upstream}
       api_base: {upstream_url}
       api_key: dummy-upstream-key
-litellm_settings:
+"""
+        for public, upstream in {public_model: upstream_model, **(extra or {})}.items()
+    )
+    return f"""model_list:
+{entries}litellm_settings:
   drop_params: true
   set_verbose: false
   json_logs: false

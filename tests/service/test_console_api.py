@@ -91,3 +91,22 @@ def test_usage_rows_page_and_filter_by_status(tmp_path: Path) -> None:
         assert bad.status_code == 400 and "status" in bad.text
 
     run(tmp_path, test)
+
+
+def test_limits_beyond_their_columns_are_a_400_naming_the_field(tmp_path: Path) -> None:
+    async def test(client: httpx.AsyncClient) -> None:
+        for field, value in (
+            ("tpm", 10**12),
+            ("rpm", 2**31),
+            ("concurrency", 2**40),
+            ("budget_tokens", 2**63),
+        ):
+            made = await client.post("/admin/keys", json={"name": "big", field: value})
+            assert made.status_code == 400, (field, made.text)
+            assert field in made.text
+        fits = await client.post(
+            "/admin/keys", json={"name": "fits", "tpm": 2**31 - 1, "budget_tokens": 10**15}
+        )
+        assert fits.status_code == 201
+
+    run(tmp_path, test)

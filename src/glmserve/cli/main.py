@@ -59,10 +59,10 @@ def serve(
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str | None, typer.Option(help="a label for the key")] = None,
-    rpm: Annotated[int | None, typer.Option(min=1, help="requests per minute")] = None,
-    tpm: Annotated[int | None, typer.Option(min=1, help="tokens per minute")] = None,
-    concurrency: Annotated[int | None, typer.Option(min=1, help="requests in flight")] = None,
-    budget_tokens: Annotated[int | None, typer.Option(min=1, help="token budget")] = None,
+    rpm: Annotated[int | None, typer.Option(min=1, max=2**31 - 1, help="requests per minute")] = None,
+    tpm: Annotated[int | None, typer.Option(min=1, max=2**31 - 1, help="tokens per minute")] = None,
+    concurrency: Annotated[int | None, typer.Option(min=1, max=2**31 - 1, help="requests in flight")] = None,
+    budget_tokens: Annotated[int | None, typer.Option(min=1, max=2**63 - 1, help="token budget")] = None,
     budget_period: Annotated[BudgetPeriodOpt, typer.Option(help="the budget is per month or in total")] = (
         BudgetPeriodOpt.total
     ),

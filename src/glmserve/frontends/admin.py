@@ -16,6 +16,8 @@ from glmserve.store.key_records import ApiKeyRecord
 DAY = r"^\d{4}-\d{2}-\d{2}$"
 STATUS = r"^([1-5]\d\d|[1-5]xx|error)$"
 MAX_GRACE_S = 30 * 86400
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
 
 
 class _Strict(BaseModel):
@@ -24,10 +26,11 @@ class _Strict(BaseModel):
 
 class KeyLimits(_Strict):
     models: list[str] | None = Field(None, max_length=256, description="None: every model")
-    rpm: int | None = Field(None, ge=1)
-    tpm: int | None = Field(None, ge=1)
-    concurrency: int | None = Field(None, ge=1)
-    budget_tokens: int | None = Field(None, ge=1)
+    # The columns are 32-bit (budget_tokens 64-bit) on PostgreSQL: larger is a 400, not a 503.
+    rpm: int | None = Field(None, ge=1, le=INT32_MAX)
+    tpm: int | None = Field(None, ge=1, le=INT32_MAX)
+    concurrency: int | None = Field(None, ge=1, le=INT32_MAX)
+    budget_tokens: int | None = Field(None, ge=1, le=INT64_MAX)
     budget_period: Literal["month", "total"] | None = None
     name: str | None = Field(None, max_length=128)
     expires_at: float | None = Field(None, gt=0, description="epoch seconds")
