@@ -221,6 +221,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        "m009_usage_estimated",
+        # 1: the row's tokens are an estimate (a stream cut before its usage, counted from its text).
+        ("ALTER TABLE usage_events ADD COLUMN usage_estimated INTEGER NOT NULL DEFAULT 0",),
+    ),
 )
 
 _PG_LOCK_KEY = 0x676C6D73  # "glms": the advisory lock that serializes migrators
