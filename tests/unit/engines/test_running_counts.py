@@ -1,7 +1,8 @@
 """Running token counts (``Progress``) where an engine knows them as it streams.
 
-The embedded engine reads llama.cpp's per-token timings; vLLM and SGLang upstreams are asked for
-continuous usage; thinking emulation adds up its two phases; the response cache keeps none.
+The embedded engine reads llama.cpp's per-token timings (chat, and legacy completions, whose
+prompts add up); vLLM and SGLang upstreams are asked for continuous usage; thinking emulation
+adds up its two phases; the response cache keeps none.
 """
 
 from __future__ import annotations
@@ -13,7 +14,18 @@ from typing import Any
 from glmserve.caching.cache import ResponseCache
 from glmserve.caching.store import MemoryStore
 from glmserve.config.cache import CacheSettings
-from glmserve.engines.base import Event, Finish, Generation, Progress, Sampling, Text, Usage
+from glmserve.engines.base import (
+    CompletionJob,
+    CompletionText,
+    Event,
+    Finish,
+    Generation,
+    Progress,
+    Sampling,
+    Text,
+    Usage,
+)
+from glmserve.engines.llamacpp import completions
 from glmserve.engines.llamacpp.translate import to_events, to_request
 from glmserve.engines.thinking import think_then_answer
 from glmserve.engines.upstream.dialects import OpenAIDialect
@@ -50,6 +62,39 @@ def test_the_final_usage_chunk_is_usage_not_progress() -> None:
     usage = {"completion_tokens": 4, "prompt_tokens": 33, "prompt_tokens_details": {"cached_tokens": 32}}
     final = {"choices": [], "usage": usage, "timings": {"cache_n": 32, "prompt_n": 1, "predicted_n": 4}}
     assert to_events(final) == [Usage(33, 4, cached_tokens=32)]
+
+
+def test_legacy_completions_add_up_the_running_counts_of_their_prompts() -> None:
+    """Two prompts streamed interleaved (the shape handle_completions gives with timings)."""
+
+    def piece(index: int, text: str, prompt: int, predicted: int, **extra: Any) -> dict[str, Any]:
+        timings = {"cache_n": 0, "prompt_n": prompt, "predicted_n": predicted}
+        return {
+            "choices": [{"index": index, "text": text, "finish_reason": None}],
+            "timings": timings,
+            **extra,
+        }
+
+    usage = {"completion_tokens": 2, "prompt_tokens": 3, "prompt_tokens_details": {"cached_tokens": 0}}
+    chunks = [piece(1, " covered", 3, 1), piece(0, " a", 2, 1), piece(1, " with", 3, 2, usage=usage), None]
+
+    async def run() -> list[Event]:
+        async def decoded() -> AsyncIterator[Any]:
+            for chunk in chunks:
+                for item in completions.to_chunks(chunk):
+                    yield item
+
+        return [ev async for ev in completions.events(decoded())]
+
+    events = asyncio.run(run())
+    assert [ev for ev in events if isinstance(ev, Progress)] == [
+        Progress(3, 1),
+        Progress(5, 2),
+        Progress(5, 3),
+    ]
+    assert events[0] == Progress(3, 1) and events[1] == CompletionText(1, " covered")
+    assert events[-1] == Usage(3, 2), "the final usage sums the prompts that reported one"
+    assert completions.to_request(CompletionJob(["x"], GEN.sampling))["timings_per_token"] is True
 
 
 def test_vllm_and_sglang_are_asked_for_continuous_usage_others_not() -> None:

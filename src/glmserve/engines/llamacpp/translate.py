@@ -103,7 +103,7 @@ def to_events(chunk: dict[str, Any]) -> list[Event]:
         raise to_error(chunk["error"])
     events: list[Event] = []
     usage = chunk.get("usage")
-    if not usage and (progress := _progress(chunk.get("timings"))) is not None:
+    if not usage and (progress := progress_of(chunk.get("timings"))) is not None:
         events.append(progress)
     for choice in chunk.get("choices") or ():
         delta = choice.get("delta") or {}
@@ -130,7 +130,7 @@ def to_events(chunk: dict[str, Any]) -> list[Event]:
     return events
 
 
-def _progress(timings: Any) -> Progress | None:
+def progress_of(timings: Any) -> Progress | None:
     """The running counts of a chunk's timings: ``predicted_n`` generated, ``prompt_n`` prompt
     tokens evaluated after the ``cache_n`` reused from the prompt cache (together ``usage``'s
     ``prompt_tokens``, as its ``cached_tokens`` is ``cache_n``)."""
