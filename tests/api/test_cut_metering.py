@@ -1,11 +1,12 @@
 """Cut streams are charged what was produced: the embedded model's own count, an upstream's streamed text.
 
 The embedded engine (the real 0.5B) counts its tokens as it streams, so a stream its client leaves
-after six content chunks is charged exactly what it generated, prompt included, and not marked as
-an estimate. An upstream without a count (the fake upstream sends usage only at the end) is
-charged its prompt and the text it streamed, counted as ``/tokenizer`` counts for that model (a
-quarter of the UTF-8 bytes, README), whether the upstream broke off or the client left; those
-rows say ``usage_estimated``. Each key's budget is charged the row's figure.
+after six content chunks, or a JSON request whose client gave up, is charged exactly what it
+generated, prompt included, and not marked as an estimate. An upstream without a count (the fake
+upstream sends usage only at the end) is charged its prompt and the text it streamed, counted as
+``/tokenizer`` counts for that model (a quarter of the UTF-8 bytes, README), whether the upstream
+broke off or the client left; those rows say ``usage_estimated``. Each key's budget is charged
+the row's figure.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ MAX_TOKENS = 300
 # The engine stops at the next token once the client has gone; a few more may have been read by
 # the server before it noticed (it writes into the socket until the connection is seen closed).
 SLACK_TOKENS = 24
+LEAVE_AFTER_S = 2.0  # a JSON request's client gives up after this long (the 0.5B writes ~30 tokens/s)
 
 
 def row_of(server: GlmServe, request_id: str) -> dict[str, Any]:
@@ -100,6 +102,22 @@ def test_an_embedded_stream_left_after_six_chunks_is_charged_what_the_engine_pro
         again = http.post("/api/paas/v4/chat/completions", json=replay).json()
     assert again["usage"]["completion_tokens"] == produced
     assert again["choices"][0]["message"]["content"].startswith(read)
+
+
+def test_an_embedded_json_request_whose_client_left_is_charged_what_was_generated(server: GlmServe) -> None:
+    key, key_id = create_key(server, name="cut-json", budget_tokens=100_000, budget_period="total")
+    request_id = f"cut-json-{secrets.token_hex(6)}"
+    body = chat_body(max_tokens=MAX_TOKENS, request_id=request_id, messages=STORY)
+    headers = {"Authorization": f"Bearer {key}"}
+    http = httpx.Client(base_url=server.paas_url, headers=headers, timeout=LEAVE_AFTER_S)
+    with http, pytest.raises(httpx.ReadTimeout):  # the client gives up and closes the connection
+        http.post("chat/completions", json=body)
+
+    row = row_of(server, request_id)
+    assert (row["status"], row["stream"], row["usage_estimated"]) == (499, False, False)
+    assert 0 < row["completion_tokens"] < MAX_TOKENS, "charged what was generated before it left"
+    assert row["prompt_tokens"] == prompt_count(server, "glm-4.5-flash", STORY)
+    assert budget_used(server, key_id) == row["prompt_tokens"] + row["completion_tokens"]
 
 
 # -- upstream: the fake sends usage only after its last chunk -----------------------------------
