@@ -8,6 +8,12 @@ meter commits the request's usage row (settling its budget hold) and gives back 
 always has its row, and a client that sends its next request at once finds its slot free. A request
 that fails records its error (500 for an internal one); one whose client left records 499 in the
 background.
+
+A request cut before its ``Usage`` (the client left, streamed or not; an upstream broke off) is
+charged what it produced so far, prompt included: the engine's last ``Progress`` (the embedded
+engine's own count, a vLLM upstream's continuous usage), else an estimate from the prompt and
+the text streamed (``estimates``), and then its row says ``usage_estimated``. Its TPM lease and
+budget hold settle with that figure, like any row's.
 """
 
 from __future__ import annotations
@@ -22,9 +28,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from glmserve.accounting.auth import Principal
+from glmserve.accounting.estimates import estimate_usage
 from glmserve.accounting.limits import Limits, Ticket
 from glmserve.accounting.usage_recorder import UsageRecorder
-from glmserve.engines.base import Event, Text, Usage
+from glmserve.engines.base import CompletionText, Event, Progress, Reasoning, Text, ToolCall, Usage
 from glmserve.errors import GlmError
 from glmserve.metrics import Metrics
 from glmserve.store.usage import UsageRow
@@ -128,7 +135,9 @@ class Meter:
         self._started = time.monotonic()
         self._first_at: float | None = None
         self._usage: Usage | None = None
-        self._text: list[str] = []
+        self._progress: Progress | None = None
+        self._said: list[str] = []  # what the engine wrote, while it has given no count
+        self._text: list[str] = []  # the answer, kept as content
         self._finished = False
         self._cache_hit = False
 
@@ -158,30 +167,65 @@ class Meter:
 
     async def finish(self, status: int, code: str | None, *, strict: bool = True) -> None:
         """Record the request and give back its lease; ``strict``: raise if the row is lost."""
-        row = self._claim(status, code, admitted=True)
-        if row is not None:
-            await self._commit(row, strict)
+        ended = self._claim()
+        if ended is None:
+            return
+        record = self._record(ended, status, code, admitted=True, strict=strict)
+        if self._estimated:  # counting awaits: the caller's cancellation must not lose the row
+            await asyncio.shield(asyncio.ensure_future(record))
+        else:
+            await record
 
     def finish_later(self, status: int, code: str | None, *, admitted: bool = True) -> None:
-        row = self._claim(status, code, admitted=admitted)
-        if row is not None:
-            self._owner.recorder.spawn(self._commit(row, strict=False))
+        ended = self._claim()
+        if ended is not None:
+            self._owner.recorder.spawn(self._record(ended, status, code, admitted=admitted, strict=False))
 
     def _see(self, ev: Event) -> None:
         if self._first_at is None:
             self._first_at = time.monotonic()
-        if isinstance(ev, Usage):
-            self._usage = ev
-        elif isinstance(ev, Text) and self._owner.keeps_content:
-            self._text.append(ev.delta)
+        counted = self._usage is not None or self._progress is not None
+        match ev:
+            case Usage():
+                self._usage = ev
+            case Progress():
+                self._progress = ev
+            case Text(delta):
+                if not counted:
+                    self._said.append(delta)
+                if self._owner.keeps_content:
+                    self._text.append(delta)
+            case Reasoning(delta) | CompletionText(text=delta) if not counted:
+                self._said.append(delta)
+            case ToolCall(name=name, arguments_delta=args) if not counted:
+                self._said.append(f"{name or ''}{args}")
 
-    def _claim(self, status: int, code: str | None, *, admitted: bool) -> UsageRow | None:
+    def _claim(self) -> float | None:
+        """When the request ended, the first time it is claimed; None after that."""
         if self._finished:
             return None
         self._finished = True
-        row = self._row(status, code)
+        return time.monotonic()
+
+    @property
+    def _estimated(self) -> bool:
+        """The engine produced something but no count of it: the row's tokens are estimated."""
+        return self._usage is None and self._progress is None and self._first_at is not None
+
+    def _counted(self) -> Usage | None:
+        if self._usage is not None or self._progress is None:
+            return self._usage
+        p = self._progress
+        return Usage(p.prompt_tokens, p.completion_tokens, p.cached_tokens, p.reasoning_tokens)
+
+    async def _record(
+        self, ended: float, status: int, code: str | None, *, admitted: bool, strict: bool
+    ) -> None:
+        estimated = self._estimated
+        usage = await estimate_usage(self._plan, "".join(self._said)) if estimated else self._counted()
+        row = self._row(status, code, ended, usage, estimated)
         self._owner.observe(row, admitted=admitted)
-        return row
+        await self._commit(row, strict)
 
     async def _commit(self, row: UsageRow, strict: bool) -> None:
         written = self._owner.recorder.submit(row)
@@ -195,9 +239,8 @@ class Meter:
             log.warning("usage row of request %s not recorded", self._request_id)
 
     async def _release(self, row: UsageRow) -> None:
-        used = row.charged_tokens if self._usage is not None or self._first_at is None else None
         try:
-            await self._owner.limits.release(self.ticket, used)
+            await self._owner.limits.release(self.ticket, row.charged_tokens)
         except GlmError as exc:  # the lease expires on its own
             log.warning("could not release a rate-limit lease: %s", exc.message)
 
@@ -208,8 +251,9 @@ class Meter:
             return usage.served_by
         return self.deployment
 
-    def _row(self, status: int, code: str | None) -> UsageRow:
-        usage, now = self._usage, time.monotonic()
+    def _row(
+        self, status: int, code: str | None, ended: float, usage: Usage | None, estimated: bool
+    ) -> UsageRow:
         keep = self._owner.keeps_content
         return UsageRow(
             id=secrets.token_hex(16),
@@ -226,10 +270,11 @@ class Meter:
             completion_tokens=usage.completion_tokens if usage else 0,
             reasoning_tokens=usage.reasoning_tokens if usage else 0,
             cached_tokens=usage.cached_tokens if usage else 0,
-            latency_ms=round((now - self._started) * 1000, 3),
+            latency_ms=round((ended - self._started) * 1000, 3),
             ttft_ms=None if self._first_at is None else round((self._first_at - self._started) * 1000, 3),
             cache_hit=self._cache_hit,
             charged=self._owner.charge_cache_hits or not self._cache_hit,
+            usage_estimated=estimated,
             prompt=self._plan.content() if keep and self._plan.content else None,
             output="".join(self._text) if keep else None,
             hold=self.ticket.hold,

@@ -26,7 +26,7 @@ from prometheus_client.registry import Collector
 from glmserve.caching.single_flight import Flight, SingleFlight
 from glmserve.caching.store import CacheStore, MemoryStore, RedisStore
 from glmserve.config.cache import CacheSettings
-from glmserve.engines.base import Event, Generation
+from glmserve.engines.base import Event, Generation, Progress
 
 log = logging.getLogger("glmserve.caching.cache")
 Generate = Callable[[], AsyncIterator[Event]]
@@ -147,8 +147,8 @@ class ResponseCache:
         ttl_s = policy.ttl_s or self.settings.ttl_s
 
         async def keep(done: Flight) -> None:
-            if done.clean:
-                await self.store.put(key, done.events, ttl_s)
+            if done.clean:  # a replay ends in its Usage: the running counts are not kept
+                await self.store.put(key, [ev for ev in done.events if not isinstance(ev, Progress)], ttl_s)
                 self.stats.stores += 1
 
         source = self._generate(generate)

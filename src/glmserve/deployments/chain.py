@@ -36,7 +36,12 @@ from glmserve.deployments.balancer import select
 from glmserve.deployments.budget import RetryBudget, backoff
 from glmserve.deployments.member import Member
 from glmserve.engines.base import CompletionJob, EmbeddingJob, Event, Finish, Generation, RerankJob, Usage
-from glmserve.engines.counting import count_prompt_tokens, estimate_prompt_tokens
+from glmserve.engines.counting import (
+    count_prompt_tokens,
+    count_text_tokens,
+    estimate_prompt_tokens,
+    estimate_text_tokens,
+)
 from glmserve.errors import (
     GlmError,
     InvalidRequest,
@@ -220,17 +225,26 @@ class DeploymentChain:
 
     async def count_prompt_tokens(self, generation: Generation) -> int:
         """The first deployment (by priority) that can count; the estimate if none can."""
+        count = await self._count(lambda engine: count_prompt_tokens(engine, generation))
+        return estimate_prompt_tokens(generation) if count is None else count
+
+    async def count_text_tokens(self, text: str) -> int:
+        """``text`` in the first available deployment's vocabulary (or its estimate)."""
+        count = await self._count(lambda engine: count_text_tokens(engine, text))
+        return estimate_text_tokens(text) if count is None else count
+
+    async def _count(self, count: Callable[[Any], Awaitable[int]]) -> int | None:
         now = self._clock()
         for tier in self._tiers:
             for member in tier:
                 if not member.breaker.available(now):
                     continue
                 try:
-                    return await count_prompt_tokens(member.engine, generation)
+                    return await count(member.engine)
                 except GlmError as exc:
                     if not _counts_against(exc):
                         raise
-        return estimate_prompt_tokens(generation)
+        return None
 
     def status(self) -> list[dict[str, Any]]:
         now = self._clock()

@@ -54,6 +54,22 @@ class Usage:
 
 
 @dataclass(frozen=True, slots=True)
+class Progress:
+    """The tokens counted so far, where an engine knows them as it streams (a running ``Usage``).
+
+    It comes *before* the deltas it counts and covers every delta up to the next ``Progress``, so
+    a stream cut before its final ``Usage`` (the client left, an upstream broke off) is still
+    metered exactly: the embedded engine sends one per chunk (llama.cpp's per-token timings), a
+    vLLM or SGLang upstream one per chunk of its continuous usage stats. Front-ends ignore it.
+    """
+
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Embedding:
     """The vector of input ``index`` (an embedding job's answer: one per input, then ``Usage``)."""
 
@@ -91,7 +107,7 @@ class CompletionText:
     logprobs: tuple[TokenLogprob, ...] = ()
 
 
-Event = Text | Reasoning | ToolCall | Finish | Usage | Embedding | Relevance | CompletionText
+Event = Text | Reasoning | ToolCall | Finish | Usage | Progress | Embedding | Relevance | CompletionText
 
 
 @dataclass(slots=True)
@@ -176,7 +192,8 @@ class Engine(Protocol):
 
     Errors before the first event are raised as ``GlmError``; closing the iterator early
     (``aclose``) must stop the generation promptly. An engine may also offer
-    ``async count_prompt_tokens(generation) -> int`` (see ``engines.counting``).
+    ``async count_prompt_tokens(generation) -> int`` and ``async count_text_tokens(text) -> int``
+    (see ``engines.counting``).
     """
 
     name: str

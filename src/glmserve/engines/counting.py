@@ -1,4 +1,4 @@
-"""Prompt tokens of a generation without running it (Anthropic's ``count_tokens``).
+"""Tokens of a prompt without running it (Anthropic's ``count_tokens``), and of text an engine wrote.
 
 An engine that can count offers ``async count_prompt_tokens(generation) -> int``:
 
@@ -12,6 +12,11 @@ Every other engine (OpenAI-compatible upstreams have no counting endpoint) gets
 ``estimate_prompt_tokens``: a quarter of the UTF-8 bytes of the messages and tools as JSON, plus
 ``PER_MESSAGE`` tokens per message for the template's markers. English averages about four
 bytes a token and Chinese about four and a half, so this is close but not exact.
+
+``count_text_tokens`` counts text the model wrote (what a stream cut before its usage had
+streamed): with the embedded model's own tokenizer (``count_text_tokens(text)``, no special
+tokens added), through a chain's first deployment that can, else ``estimate_text_tokens`` (a
+quarter of the UTF-8 bytes).
 """
 
 from __future__ import annotations
@@ -32,10 +37,23 @@ def estimate_prompt_tokens(generation: Generation) -> int:
     return math.ceil(len(sent) / BYTES_PER_TOKEN) + PER_MESSAGE * len(generation.messages)
 
 
+def estimate_text_tokens(text: str) -> int:
+    return math.ceil(len(text.encode()) / BYTES_PER_TOKEN)
+
+
 async def count_prompt_tokens(engine: Any, generation: Generation) -> int:
     """The engine's own count where it has one, else the estimate."""
     counter = getattr(engine, "count_prompt_tokens", None)
     if counter is None:
         return estimate_prompt_tokens(generation)
     count: int = await counter(generation)
+    return count
+
+
+async def count_text_tokens(engine: Any, text: str) -> int:
+    """The tokens of ``text`` in the engine's own vocabulary where it has one, else the estimate."""
+    counter = getattr(engine, "count_text_tokens", None)
+    if counter is None or not text:
+        return estimate_text_tokens(text)
+    count: int = await counter(text)
     return count

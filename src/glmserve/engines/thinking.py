@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
-from glmserve.engines.base import Engine, Event, Finish, Generation, Reasoning, Text, Usage
+from glmserve.engines.base import Engine, Event, Finish, Generation, Progress, Reasoning, Text, Usage
 from glmserve.engines.counting import count_prompt_tokens
 
 HINT = (
@@ -22,6 +22,7 @@ HINT = (
     "after the reasoning, give the final answer to the user."
 )
 DEFAULT_BUDGET = 512
+Counts = TypeVar("Counts", Usage, Progress)
 
 
 def with_hint(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -59,6 +60,8 @@ async def think_then_answer(engine: Engine, gen: Generation) -> AsyncIterator[Ev
                 yield Reasoning(ev.delta)
             elif isinstance(ev, Usage):
                 first = ev
+            elif isinstance(ev, Progress):  # so far, every token is reasoning
+                yield replace(ev, reasoning_tokens=ev.completion_tokens)
     finally:
         await events.aclose()  # type: ignore[attr-defined]
     used = first.completion_tokens if first else 0
@@ -77,18 +80,19 @@ async def think_then_answer(engine: Engine, gen: Generation) -> AsyncIterator[Ev
     events = engine.stream(answer)
     try:
         async for ev in events:
-            if isinstance(ev, Usage):
-                prompt = first.prompt_tokens if first else ev.prompt_tokens
-                cached = first.cached_tokens if first else ev.cached_tokens
-                completion = used + ev.completion_tokens
-                yield replace(
-                    ev, prompt_tokens=prompt, completion_tokens=completion, cached_tokens=cached,
-                    reasoning_tokens=used,
-                )  # fmt: skip
-            else:
-                yield ev
+            yield _both_phases(ev, first, used) if isinstance(ev, Usage | Progress) else ev
     finally:
         await events.aclose()  # type: ignore[attr-defined]
+
+
+def _both_phases(ev: Counts, first: Usage | None, used: int) -> Counts:
+    """A count of the answer phase as the request's: the first phase's prompt, both phases' output."""
+    prompt = first.prompt_tokens if first else ev.prompt_tokens
+    cached = first.cached_tokens if first else ev.cached_tokens
+    completion = used + ev.completion_tokens
+    return replace(
+        ev, prompt_tokens=prompt, completion_tokens=completion, cached_tokens=cached, reasoning_tokens=used
+    )
 
 
 class EmulatedThinking:

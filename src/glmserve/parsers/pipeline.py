@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
-from glmserve.engines.base import Event, Finish, Reasoning, Text, Usage
+from glmserve.engines.base import Event, Finish, Progress, Reasoning, Text, Usage
 from glmserve.parsers.reasoning import ReasoningParser
 from glmserve.parsers.tool_calls.extractor import ToolCallExtractor
 
@@ -54,7 +54,7 @@ async def parse_stream(
                         yield out
                     called = tools is not None and tools.calls > 0
                     yield Finish("tool_calls" if called and reason == "stop" else reason)
-                case Usage() if reasoning is not None and not ev.reasoning_tokens:
+                case Usage() | Progress() if reasoning is not None and not ev.reasoning_tokens:
                     # llama.cpp streams about one token per delta: a close count for native reasoning.
                     yield replace(ev, reasoning_tokens=parsers.reasoning_chunks)
                 case _:

@@ -10,8 +10,8 @@ adds a parser and a renderer, never a second copy of accounting:
 - the engine's events get the model family's reasoning and tool-call parsing (``generate``);
 - the meter wraps the event stream once; its usage row is committed before the last byte;
 - a failure before the first event keeps its real HTTP status (the front-end's error shape);
-  later ones go in-band (``Rendering.fail``); a client that leaves is recorded as 499, an
-  internal error as 500.
+  later ones go in-band (``Rendering.fail``); a client that leaves (streamed or not) is recorded
+  as 499 and charged what its engine produced so far, an internal error as 500.
 """
 
 from __future__ import annotations

@@ -222,6 +222,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     Migration(
+        "m009_usage_estimated",
+        # 1: the row's tokens are an estimate (a stream cut before its usage, counted from its text).
+        ("ALTER TABLE usage_events ADD COLUMN usage_estimated INTEGER NOT NULL DEFAULT 0",),
+    ),
+    Migration(
         "m010_key_epoch",
         (
             # One row, counted up by every change to a key (revoke, rotate, update): replicas that

@@ -21,7 +21,7 @@ from glmserve.store.db import Store
 EVENT_COLUMNS = (
     "id, created_at, day, key_id, model, deployment, request_id, stream, status, error_code,"
     " prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, latency_ms, ttft_ms, cache_hit,"
-    " protocol"
+    " protocol, usage_estimated"
 )
 _CONTENT_COLUMNS = ", prompt, output"
 _INSERT_EVENT = (
@@ -73,6 +73,7 @@ class UsageRow:
     cache_hit: bool = False  # answered from the response cache
     charged: bool = True  # its tokens count against the key's budget (a cache hit may not)
     protocol: str = "chat"  # the front-end that served it: chat, messages, responses, …
+    usage_estimated: bool = False  # the tokens were counted from the text, not reported by the engine
     prompt: str | None = field(default=None, repr=False)
     output: str | None = field(default=None, repr=False)
     hold: BudgetHold | None = field(default=None, repr=False)
@@ -85,7 +86,8 @@ class UsageRow:
         values = asdict(self)
         del values["hold"], values["charged"]
         day = day_of(self.created_at)
-        return {**values, "day": day, "stream": int(self.stream), "cache_hit": int(self.cache_hit)}
+        flags = ("stream", "cache_hit", "usage_estimated")
+        return {**values, **{f: int(values[f]) for f in flags}, "day": day}
 
     @property
     def charged_tokens(self) -> int:
@@ -207,6 +209,7 @@ def _daily(rows: Sequence[UsageRow]) -> list[dict[str, Any]]:
 def _event(row: dict[str, Any]) -> dict[str, Any]:
     row["stream"] = bool(row["stream"])
     row["cache_hit"] = bool(row["cache_hit"])
+    row["usage_estimated"] = bool(row["usage_estimated"])
     row["total_tokens"] = int(row["prompt_tokens"]) + int(row["completion_tokens"])
     return row
 

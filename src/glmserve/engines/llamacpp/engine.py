@@ -14,10 +14,16 @@ waits on an asyncio semaphore, in a queue bounded by ``max_waiting``; past that 
 with 429 ``1302``. A waiting request that is cancelled simply leaves the queue; llama.cpp never
 sees it and running generations are untouched.
 
-Counting a prompt (``count_prompt_tokens``, ``prompt_tokens``) and ``tokenize``/``detokenize``
-need no slot: llama.cpp's own HTTP listener (loopback only, behind a per-process key: see
-``loopback.py``) renders the request's prompt (``/apply-template``, the same body a generation
-gets) and tokenizes it (``/tokenize``) as a generation's prompt is tokenized.
+Each chunk carries llama.cpp's per-token timings (``timings_per_token``), which become a
+``Progress`` before the chunk's deltas, so a stream its consumer closes early is metered up to
+its last event read, without the final usage (tokens still queued unread when it closed are not
+counted; the worker stops at the next one).
+
+Counting a prompt (``count_prompt_tokens``, ``prompt_tokens``), the text a model wrote
+(``count_text_tokens``) and ``tokenize``/``detokenize`` need no slot: llama.cpp's own HTTP
+listener (loopback only, behind a per-process key: see ``loopback.py``) renders the request's
+prompt (``/apply-template``, the same body a generation gets) and tokenizes it (``/tokenize``)
+as a generation's prompt is tokenized.
 """
 
 from __future__ import annotations
@@ -131,7 +137,7 @@ class LlamaCppEngine:
     async def prompt_tokens(self, generation: Generation) -> list[int]:
         """The prompt ``generation`` is charged for: its chat-template rendering, tokenized."""
         body = translate.to_request(generation)
-        for key in ("stream", "stream_options", "verbose"):
+        for key in ("stream", "stream_options", "verbose", "timings_per_token"):
             body.pop(key, None)
         prompt = await self.loopback.apply_template(body)
         return await self.loopback.tokenize(prompt, add_special=True)
@@ -174,6 +180,10 @@ class LlamaCppEngine:
     async def count_prompt_tokens(self, generation: Generation) -> int:
         """The prompt tokens a generation of ``generation`` reports, without generating."""
         return len(await self.prompt_tokens(generation))
+
+    async def count_text_tokens(self, text: str) -> int:
+        """The tokens of text this model wrote (no special tokens added)."""
+        return len(await self.loopback.tokenize(text, add_special=False))
 
     async def close(self) -> None:
         await self.loopback.close()

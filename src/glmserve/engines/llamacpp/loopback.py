@@ -18,7 +18,7 @@ import httpx
 from glmserve.errors import EngineError, InvalidRequest
 
 TIMEOUT_S = 60.0
-_GENERATION_ONLY = ("stream", "stream_options", "verbose")
+_GENERATION_ONLY = ("stream", "stream_options", "verbose", "timings_per_token")
 
 
 class Loopback:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from glmserve.engines.base import Event, Finish, Generation, Reasoning, Text, ToolCall, Usage
+from glmserve.engines.base import Event, Finish, Generation, Progress, Reasoning, Text, ToolCall, Usage
 from glmserve.engines.generation_defaults import engine_fields
 from glmserve.errors import ContextLengthExceeded, EngineError, GlmError, InvalidField, InvalidRequest
 
@@ -51,7 +51,8 @@ def engine_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def to_request(gen: Generation) -> dict[str, Any]:
-    """The body for ``Server.handle_chat_completions``; always streamed, always with usage.
+    """The body for ``Server.handle_chat_completions``; always streamed, always with usage, and
+    with the running token counts on every chunk (``timings_per_token``, see ``to_events``).
 
     With stop strings, ``verbose`` makes the last chunk say which one matched (``__verbose``).
     """
@@ -62,6 +63,7 @@ def to_request(gen: Generation) -> dict[str, Any]:
         "messages": engine_messages(gen.messages),
         "stream": True,
         "stream_options": {"include_usage": True},
+        "timings_per_token": True,
         "temperature": s.temperature,
         "top_p": s.top_p,
     }
@@ -100,6 +102,9 @@ def to_events(chunk: dict[str, Any]) -> list[Event]:
     if "error" in chunk:
         raise to_error(chunk["error"])
     events: list[Event] = []
+    usage = chunk.get("usage")
+    if not usage and (progress := progress_of(chunk.get("timings"))) is not None:
+        events.append(progress)
     for choice in chunk.get("choices") or ():
         delta = choice.get("delta") or {}
         if reasoning := delta.get("reasoning_content"):
@@ -113,7 +118,7 @@ def to_events(chunk: dict[str, Any]) -> list[Event]:
             )
         if reason := choice.get("finish_reason"):
             events.append(Finish(reason, _stopping_word(chunk)))
-    if usage := chunk.get("usage"):
+    if usage:
         details = usage.get("prompt_tokens_details") or {}
         events.append(
             Usage(
@@ -123,6 +128,16 @@ def to_events(chunk: dict[str, Any]) -> list[Event]:
             )
         )
     return events
+
+
+def progress_of(timings: Any) -> Progress | None:
+    """The running counts of a chunk's timings: ``predicted_n`` generated, ``prompt_n`` prompt
+    tokens evaluated after the ``cache_n`` reused from the prompt cache (together ``usage``'s
+    ``prompt_tokens``, as its ``cached_tokens`` is ``cache_n``)."""
+    if not isinstance(timings, dict) or not isinstance(timings.get("predicted_n"), int):
+        return None
+    cached = timings.get("cache_n") or 0
+    return Progress(timings.get("prompt_n", 0) + cached, timings["predicted_n"], cached_tokens=cached)
 
 
 def _stopping_word(chunk: dict[str, Any]) -> str | None:

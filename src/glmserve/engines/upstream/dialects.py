@@ -21,7 +21,7 @@ from glmserve.engines.base import Event, Generation
 from glmserve.engines.upstream import anthropic_events, anthropic_request
 from glmserve.engines.upstream import errors as upstream_errors
 from glmserve.engines.upstream.events import ChunkMapper, completion_events
-from glmserve.engines.upstream.request import request_body
+from glmserve.engines.upstream.request import CONTINUOUS_USAGE, request_body
 from glmserve.engines.upstream.sse import SseEvent
 from glmserve.errors import GlmError
 
@@ -38,9 +38,9 @@ class Stream(Protocol):
 
 
 class OpenAIStream:
-    def __init__(self, label: str) -> None:
+    def __init__(self, label: str, continuous: bool = False) -> None:
         self.label = label
-        self.chunks = ChunkMapper()
+        self.chunks = ChunkMapper(continuous)
 
     @property
     def finish(self) -> str | None:
@@ -73,7 +73,7 @@ class OpenAIDialect:
         return {"authorization": f"Bearer {token}"} if token else {}
 
     def stream(self, label: str) -> Stream:
-        return OpenAIStream(label)
+        return OpenAIStream(label, continuous=self.kind in CONTINUOUS_USAGE)
 
     def whole(self, payload: Any, label: str) -> list[Event]:
         if (error := upstream_errors.error_in(payload)) is not None:

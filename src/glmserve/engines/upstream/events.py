@@ -10,7 +10,9 @@ Upstreams differ in small ways, all accepted here:
   as string fragments;
 - usage rides on the finish chunk (Zhipu) or on a trailing ``choices: []`` chunk (OpenAI with
   ``include_usage``), possibly repeated; ``Finish`` and the last ``Usage`` are emitted once, when
-  the stream ends.
+  the stream ends. Where usage comes on every chunk (vLLM's and SGLang's
+  ``continuous_usage_stats``: ``ChunkMapper(continuous=True)``), each chunk's usage is also a
+  ``Progress`` before its deltas.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from glmserve.engines.base import Event, Finish, Reasoning, Text, ToolCall, Usage
+from glmserve.engines.base import Event, Finish, Progress, Reasoning, Text, ToolCall, Usage
 
 FINISH_ALIASES = {
     "function_call": "tool_calls",
@@ -111,10 +113,11 @@ class ToolCallNormaliser:
 class ChunkMapper:
     """One per upstream response."""
 
-    def __init__(self) -> None:
+    def __init__(self, continuous: bool = False) -> None:
         self.tools = ToolCallNormaliser()
         self.finish: str | None = None
         self.usage: Usage | None = None
+        self.continuous = continuous
 
     def chunk(self, chunk: Any) -> list[Event]:
         """Events of one chunk (the caller has already checked it for an error)."""
@@ -133,6 +136,11 @@ class ChunkMapper:
         usage = chunk.get("usage")
         if isinstance(usage, dict) and usage:
             self.usage = usage_from(usage)
+            if self.continuous and events:  # with deltas only: the first event is still the first delta
+                u = self.usage
+                events.insert(
+                    0, Progress(u.prompt_tokens, u.completion_tokens, u.cached_tokens, u.reasoning_tokens)
+                )
         return events
 
     def _delta(self, delta: dict[str, Any], events: list[Event]) -> None:

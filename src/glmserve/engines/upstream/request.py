@@ -2,8 +2,9 @@
 
 Always streamed, and always with usage requested (``stream_options.include_usage``) so that it
 is metered even when the client did not ask; Zhipu sends usage on its finish chunk unasked and
-gets no ``stream_options``. Sampling fields glmserve only defaulted are left out, so the
-upstream's own defaults apply. Per kind:
+gets no ``stream_options``. vLLM and SGLang are also asked for usage on every chunk
+(``continuous_usage_stats``), so a stream cut before its end is still metered exactly. Sampling
+fields glmserve only defaulted are left out, so the upstream's own defaults apply. Per kind:
 
 - ``openai``: ``max_completion_tokens``; no ``thinking`` (OpenAI rejects unknown fields);
 - ``zhipu``: ``thinking: {type}``; temperature and top_p clamped into (0, 1) with greedy as
@@ -33,6 +34,7 @@ from glmserve.engines.generation_defaults import upstream_fields
 
 JWT_LIFETIME_MS = 210_000  # what zhipuai 2.1 signs
 JWT_REUSE_S = 180.0
+CONTINUOUS_USAGE = frozenset({"vllm", "sglang"})  # kinds that report usage on every chunk when asked
 
 
 def _sampling(gen: Generation, kind: str, body: dict[str, Any]) -> None:
@@ -105,7 +107,9 @@ def _messages(gen: Generation, kind: str) -> list[dict[str, Any]]:
 
 def request_body(gen: Generation, kind: str, model: str) -> dict[str, Any]:
     body: dict[str, Any] = {"model": model, "messages": _messages(gen, kind), "stream": True}
-    if kind != "zhipu":
+    if kind in CONTINUOUS_USAGE:
+        body["stream_options"] = {"include_usage": True, "continuous_usage_stats": True}
+    elif kind != "zhipu":
         body["stream_options"] = {"include_usage": True}
     _sampling(gen, kind, body)
     _tools(gen, kind, body)

@@ -207,7 +207,8 @@ function requestsTable(rows) {
     h("td", {}, statusBadge(r.status), r.error_code ? h("span", { class: "muted mono" }, ` ${r.error_code}`) : null),
     h("td", { class: "num" }, fmtInt(r.prompt_tokens)), h("td", { class: "num" }, fmtInt(r.completion_tokens)),
     h("td", { class: "num" }, fmtMs(r.latency_ms)), h("td", { class: "num" }, fmtMs(r.ttft_ms)),
-    h("td", { class: "tags" }, r.stream ? badge("stream") : null, r.cache_hit ? badge("cache hit", "accent") : null)));
+    h("td", { class: "tags" }, r.stream ? badge("stream") : null, r.cache_hit ? badge("cache hit", "accent") : null,
+      r.usage_estimated ? badge("estimated", "warn") : null)));
   return h("table", { class: "table", id: "requests-table" }, h("thead", {}, head), h("tbody", {}, body));
 }
 
