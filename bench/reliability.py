@@ -65,7 +65,8 @@ def headline(v: sc.Verdict) -> str:
         g, d, lz = f["gateway"], f["direct"], f["livez"]
         return (
             f"{g['completed']}/{g['requests']} ok, p50 {g['p50_ms']} p99 {g['p99_ms']} ms, {g['rps']} rps; "
-            f"direct {d['rps']} rps p50 {d['p50_ms']} ms; /livez p50 {lz['p50_ms']} p99 {lz['p99_ms']} ms"
+            f"direct {d['rps']} rps p50 {d['p50_ms']} ms; /livez (liveness port) p50 {lz['p50_ms']} "
+            f"p99 {lz['p99_ms']} ms; main-port /livez (loop lag) p99 {f['livez_main_port']['p99_ms']} ms"
         )
     if "error" in f:
         return f"error: {f['error']}"

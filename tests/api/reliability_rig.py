@@ -121,13 +121,19 @@ def start_gateway(
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "gateway.toml"
     config.write_text(model_table(gateway_models(fake)), encoding="utf-8")
+    liveness = {"GLMSERVE_LIVENESS_PORT": str(free_port())}  # /livez from a thread (http.liveness_port)
     return server_process.start(
         data_dir or workdir / "data",
         workdir / f"gateway-{time.monotonic_ns()}.log",
         new_zhipu_key(),
-        QUIET | (env or {}),
+        QUIET | liveness | (env or {}),
         ["--config", str(config)],
     )
+
+
+def livez_port_url(server: GlmServe) -> str:
+    """The thread-served ``/livez`` of a gateway ``start_gateway`` started."""
+    return f"http://127.0.0.1:{server.env['GLMSERVE_LIVENESS_PORT']}/livez"
 
 
 def chat_url(server: GlmServe) -> str:

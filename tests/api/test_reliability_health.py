@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from .private_services import PrivatePostgres
-from .reliability_rig import FakeProcess, start_gateway
+from .reliability_rig import FakeProcess, livez_port_url, start_gateway
 from .reliability_scenarios import held_load
 from .server_process import GlmServe
 
@@ -66,3 +66,12 @@ def test_readyz_is_503_while_the_database_is_down(fake: FakeProcess, tmp_path: P
         while httpx.get(f"{gw.root}/readyz", timeout=5).status_code != 200:
             assert time.monotonic() < deadline, "never ready again after the database came back"
             time.sleep(0.2)
+
+
+def test_the_liveness_port_answers_livez_only(gateway: GlmServe) -> None:
+    url = livez_port_url(gateway)
+    response = httpx.get(url, timeout=5)
+    assert (response.status_code, response.json()) == (200, {"status": "alive"})
+    assert httpx.head(url, timeout=5).status_code == 200
+    other = httpx.get(url.replace("/livez", "/v1/models"), timeout=5)
+    assert other.status_code == 404, "the liveness port serves nothing else"

@@ -9,8 +9,10 @@ lifespan. ``GET /health`` answers 200 once the server listens, i.e. once the mod
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
+from collections.abc import AsyncIterator
 
 import uvicorn
 import uvloop
@@ -18,6 +20,7 @@ import uvloop
 from glmserve.app import create_app
 from glmserve.config.settings import Settings
 from glmserve.http.access_log import configure_access_log
+from glmserve.http.liveness_port import LivenessPort
 from glmserve.metrics import Metrics
 from glmserve.services import open_services
 
@@ -40,7 +43,22 @@ async def _serve(settings: Settings) -> None:
         # full passes (about 0.1 s over this heap on a slow core) out of the requests' latency.
         gc.collect()
         gc.freeze()
-        await uvicorn.Server(config).serve()
+        async with _liveness_port(settings):
+            await uvicorn.Server(config).serve()
+
+
+@contextlib.asynccontextmanager
+async def _liveness_port(settings: Settings) -> AsyncIterator[None]:
+    if settings.liveness_port is None:
+        yield
+        return
+    livez = LivenessPort(settings.host, settings.liveness_port)
+    livez.start()
+    logging.getLogger("glmserve.serve").info("liveness on http://%s:%d/livez", settings.host, livez.port)
+    try:
+        yield
+    finally:
+        await livez.close()
 
 
 def run_server(settings: Settings) -> None:

@@ -195,6 +195,9 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    liveness_port: int | None = Field(
+        None, ge=0, le=65535, description="GET /livez from a thread on this port (0: any free port)"
+    )
     data_dir: Path = Field(default_factory=default_data_dir)
     database_url: str | None = None
     api_key: str | None = Field(None, description="one static key accepted besides the key store")
