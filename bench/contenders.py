@@ -25,7 +25,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,12 +52,15 @@ class Setup:
     ctx_per_slot: int
     skip_llama_cpp_python: bool
     served_model: str = "glm-4.6"  # the public name glmserve is asked for; it serves ``model``
+    env: dict[str, str] = field(default_factory=dict)  # further glmserve settings a benchmark needs
 
 
 @dataclass
 class Running:
     transport: Transport
     info: dict[str, Any]
+    base_url: str = ""  # glmserve only: its root URL and API key, for the routes beyond chat
+    api_key: str = ""
 
 
 Launch = Callable[[Setup], AbstractContextManager[Running]]
@@ -95,6 +98,7 @@ def glmserve_knobs(setup: Setup) -> dict[str, str]:
         "GLMSERVE_ENGINE__THREADS": str(setup.threads),
         "GLMSERVE_ENGINE__BATCH_THREADS": str(setup.threads),
         "GLMSERVE_CACHE__ENABLED": "false",  # response cache and single-flight off
+        **setup.env,
     }
 
 
@@ -133,7 +137,7 @@ def glmserve(setup: Setup) -> Iterator[Running]:
         info |= _checked_glmserve(base, log, setup)
         transport = HttpTransport(base, model=setup.served_model, api_key=key)
         try:
-            yield Running(transport, info)
+            yield Running(transport, info, base, key)
         finally:
             transport.close()
 

@@ -58,8 +58,7 @@ class Batches:
             await self.store.insert(key_id, batch)
             return batch
         jobs = [_line_job(batch_id, key_id, n, line, now) for n, line in enumerate(lines)]
-        await self._jobs.insert(jobs)
-        await self.store.insert(key_id, batch)
+        await self.store.insert(key_id, batch, jobs)  # together: no worker sees one without the other
         return batch
 
     async def get(self, batch_id: str, key_id: str) -> dict[str, Any]:

@@ -102,13 +102,13 @@ class JobWorker:
         task.add_done_callback(self._tasks.discard)
 
     async def _run_line(self, job: Job) -> None:
-        endpoint = await self._endpoint_of(job)
-        if endpoint is None:  # its batch is gone or cancelled
-            await self._jobs.finish(job.id, "cancelled", {"status_code": 499, "body": None})
-            return
         async with self._leased(job):
             while not self._spare(job):  # interactive traffic first
                 await asyncio.sleep(self._settings.poll_s / 5)
+            endpoint = await self._endpoint_of(job)  # after the wait: a cancel meanwhile drops it
+        if endpoint is None:  # its batch is gone or cancelled
+            await self._jobs.finish(job.id, "cancelled", {"status_code": 499, "body": None})
+            return
         await self._run(job, endpoint)
 
     async def _run(self, job: Job, endpoint: str) -> None:

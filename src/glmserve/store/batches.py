@@ -1,6 +1,8 @@
 """Batches (``batches``, migration ``m008_jobs``): the OpenAI batch object as JSON, plus its status.
 
-Lines are rows in ``jobs`` (``store.jobs``). ``update`` is conditional on the current status, so
+Lines are rows in ``jobs`` (``store.jobs``), inserted in the batch's own transaction: a worker
+never sees a line whose batch is missing (it would cancel the line) nor an active batch without
+its lines (finalize would complete it empty). ``update`` is conditional on the current status, so
 two replicas finalizing the same batch, or a cancel racing a finalize, settle on one outcome.
 """
 
@@ -13,6 +15,7 @@ import orjson
 from sqlalchemy import text
 
 from glmserve.store.db import Store
+from glmserve.store.jobs import Job, insert_jobs
 
 ACTIVE = ("in_progress", "cancelling")
 
@@ -25,7 +28,8 @@ class BatchStore:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    async def insert(self, key_id: str, body: dict[str, Any]) -> None:
+    async def insert(self, key_id: str, body: dict[str, Any], lines: Sequence[Job] = ()) -> None:
+        """The batch and its ``lines`` (job rows), committed together."""
         sql = (
             "INSERT INTO batches (id, key_id, created_at, status, body)"
             " VALUES (:id, :key, :at, :status, :body)"
@@ -33,6 +37,8 @@ class BatchStore:
         params = {"id": body["id"], "key": key_id, "at": body["created_at"], "status": body["status"]}
         async with self._store.write() as conn:
             await conn.execute(text(sql), {**params, "body": _dumps(body)})
+            if lines:
+                await insert_jobs(conn, lines)
 
     async def get(self, batch_id: str, key_id: str | None = None) -> tuple[str, dict[str, Any]] | None:
         """``(key id, batch object)``; ``key_id`` given: only that key's batch."""

@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from glmserve.store.db import Store
 
@@ -80,15 +81,20 @@ def _job(row: Any) -> Job:
     )  # fmt: skip
 
 
+async def insert_jobs(conn: AsyncConnection, jobs: Sequence[Job]) -> None:
+    """Insert ``jobs`` in the caller's transaction (a batch commits its lines with itself)."""
+    names = ", ".join(":" + name.strip() for name in _COLUMNS.split(","))
+    sql = f"INSERT INTO jobs ({_COLUMNS}) VALUES ({names})"
+    await conn.execute(text(sql), [job.params() for job in jobs])
+
+
 class JobStore:
     def __init__(self, store: Store) -> None:
         self._store = store
 
     async def insert(self, jobs: Sequence[Job]) -> None:
-        names = _COLUMNS.split(", ")
-        sql = f"INSERT INTO jobs ({_COLUMNS}) VALUES ({', '.join(':' + n.strip() for n in names)})"
         async with self._store.write() as conn:
-            await conn.execute(text(sql), [job.params() for job in jobs])
+            await insert_jobs(conn, jobs)
 
     async def claim(self, kinds: Sequence[str], lease_s: float, *, now: float | None = None) -> Job | None:
         """One job for this worker, under a lease of ``lease_s``; ``None`` when there is none."""
