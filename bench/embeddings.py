@@ -9,7 +9,9 @@ engine), one at a time on an otherwise idle machine, each a process of its own.
 Workload, fixed: batches of 1, 16 and 64 inputs, each input a sentence of 12–20 words drawn with
 a fixed seed; one client sends one request at a time (latency-bound throughput, the case where
 glmserve's own per-request work shows most). glmserve is asked through its OpenAI route with
-``encoding_format: float``, llama.cpp through its ``/v1/embeddings``.
+``encoding_format: float`` and a stored key with limits (``--key static``: the static key), so
+each request's key check, lease and usage row are in its figure; llama.cpp through its
+``/v1/embeddings``. A 1-minute load average above 0.5 per CPU at the start makes the run INVALID.
 
 Statistic, fixed before any run: ``ROUNDS`` rounds alternate the two servers (A B A B …, so
 drift hits both); a round sends ``REQUESTS[batch]`` requests after ``WARMUP`` unrecorded ones and
@@ -38,6 +40,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import targets
 from processes import free_port, server_process
 
 BATCHES = (1, 16, 64)
@@ -46,6 +49,8 @@ WARMUP = 3
 REQUESTS = {1: 200, 16: 30, 64: 8}  # about 200–500 inputs per round and batch size
 QUICK = {"rounds": 2, "requests": {1: 20, 16: 4, 64: 2}}
 TARGET = 0.9
+STATIC_KEY = "bench.key"
+STORED_KEY = {"name": "bench", "rpm": 10_000_000, "tpm": 2**31 - 1, "concurrency": 1000}
 MODELS = {"embedding-2": ("all-minilm-l6-v2", 512), "embedding-3": ("embeddinggemma-300m", 2048)}
 WORDS = [
     *("the", "a", "model", "serves", "every", "request", "quickly", "while", "clients", "wait", "for"),
@@ -84,14 +89,6 @@ def measure(
     return {"inputs_per_s": batch * requests / wall, "tokens_per_s": tokens / wall, "wall_s": wall}
 
 
-def glmserve_cmd(tmp: Path, model: str, packaged: str, port: int) -> tuple[list[str], dict[str, str], str]:
-    config = tmp / "embeddings.toml"
-    config.write_text(f'[[models]]\nname = "{model}"\nkind = "embedding"\npackaged = "{packaged}"\n')
-    glmserve = Path(sys.executable).parent / "glmserve"
-    cmd = [str(glmserve), "serve", "--host", "127.0.0.1", "--port", str(port), "--config", str(config)]
-    return cmd, {"GLMSERVE_DATA_DIR": str(tmp / "data"), "GLMSERVE_API_KEY": "bench.key"}, "/v1/embeddings"
-
-
 def commands(args: argparse.Namespace, tmp: Path, target: str, port: int) -> tuple[list[str], dict[str, str]]:
     from glmserve.engines.llamacpp.packaged_embeddings import default_cache, packaged
 
@@ -102,7 +99,7 @@ def commands(args: argparse.Namespace, tmp: Path, target: str, port: int) -> tup
         config.write_text(f'[[models]]\nname = "{args.model}"\nkind = "embedding"\npackaged = "{name}"\n')
         glmserve = Path(sys.executable).parent / "glmserve"
         cmd = [str(glmserve), "serve", "--host", "127.0.0.1", "--port", str(port), "--config", str(config)]
-        env = {"GLMSERVE_DATA_DIR": str(tmp / "data"), "GLMSERVE_API_KEY": "bench.key"}
+        env = {"GLMSERVE_DATA_DIR": str(tmp / "data"), "GLMSERVE_API_KEY": STATIC_KEY}
         env |= {"GLMSERVE_EMBEDDINGS__THREADS": threads, "GLMSERVE_ACCESS_LOG": "false"}
         return cmd, env
     server = Path(__file__).with_name("embedding_server.py")
@@ -118,13 +115,17 @@ def one_round(
     cmd, env = commands(args, tmp, target, port)
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("GLMSERVE_")}
     root = f"http://127.0.0.1:{port}"
-    headers = {"Authorization": "Bearer bench.key"}
     figures = {}
     log = tmp / f"{target}.log"
     with (
         server_process(cmd, env=base_env | env, health_url=f"{root}/health", log_path=log),
-        httpx.Client(base_url=root, headers=headers, timeout=300) as http,
+        httpx.Client(base_url=root, headers={"Authorization": f"Bearer {STATIC_KEY}"}, timeout=300) as http,
     ):
+        if target == "glmserve" and args.key == "stored":
+            # The path users take: a stored key with limits, its usage rows committed per request.
+            made = http.post("/admin/keys", json=STORED_KEY)
+            made.raise_for_status()
+            http.headers["Authorization"] = f"Bearer {made.json()['key']}"
         for batch in BATCHES:
             figure = measure(http, "/v1/embeddings", args.model, batch, requests[batch], 1000 * r + batch)
             figures[batch] = figure
@@ -184,9 +185,20 @@ def main() -> None:
     parser.add_argument("--model", choices=sorted(MODELS), default="embedding-2")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--quick", action="store_true", help="a smoke run: figures are not a result")
+    parser.add_argument(
+        "--key", choices=("stored", "static"), default="stored",
+        help="glmserve is called with a stored key with limits (default) or the static key",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, help="default: bench/results/embeddings-<date>[-quick].json")
     args = parser.parse_args()
+    cpus, load = os.cpu_count() or 1, os.getloadavg()[0]
+    invalid = targets.busy(load, cpus)
+    if invalid:
+        print(f"INVALID RUN: 1-minute load average {load:.2f} on {cpus} CPUs at the start", flush=True)
     result = run(args)
+    result |= {"key": args.key, "loadavg_start": load, "invalid": invalid}
+    if invalid:
+        print("RUN INVALID: the verdicts above do not count")
     result["date"] = datetime.date.today().isoformat()
     out = args.out or RESULTS / f"embeddings-{result['date']}{'-quick' if args.quick else ''}.json"
     out.write_text(json.dumps(result, indent=1) + "\n")
