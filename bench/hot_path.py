@@ -16,6 +16,8 @@ whose order alternates:
 - ``glmserve-sqlite`` / ``glmserve-postgres``: glmserve with a stored key that has RPM, TPM and
   concurrency limits and a monthly token budget (so every request takes a lease and a budget
   hold and commits a usage row), on SQLite (WAL) or PostgreSQL;
+- ``glmserve-sqlite-nobudget`` / ``glmserve-postgres-nobudget`` (only with ``--only``): the same
+  key without its token budget, so no budget hold per request;
 - ``litellm``: LiteLLM's proxy with its master key, no database;
 - ``litellm-postgres``: LiteLLM with a virtual key on PostgreSQL, its production mode. Its Prisma
   client fetches engine binaries at start, which may be unreachable here: then it fails to
@@ -64,12 +66,12 @@ FAKE = ROOT / "tests" / "api" / "fake_upstream.py"
 GLMSERVE = Path(sys.executable).parent / "glmserve"
 STATIC_KEY = "benchbenchbenchbenchbenchbench12.BenchSecret12345"
 NAMES = ("direct", "glmserve-static", "glmserve-sqlite", "glmserve-postgres", "litellm", "litellm-postgres")
+# Opt-in (--only): the same stored key without its token budget (no budget hold per request).
+EXTRA = ("glmserve-sqlite-nobudget", "glmserve-postgres-nobudget")
 MESSAGES = [{"role": "user", "content": "Say hello in ten words."}]
 PACED = "paced:10:50"  # the fake's SSE answer of 10 chunks, 50 ms apart
-STORED_KEY = {
-    "name": "bench", "rpm": 10_000_000, "tpm": 2**31 - 1, "concurrency": 100_000,
-    "budget_tokens": 10**15, "budget_period": "month",
-}  # fmt: skip
+STORED_KEY = {"name": "bench", "rpm": 10_000_000, "tpm": 2**31 - 1, "concurrency": 100_000}
+BUDGET = {"budget_tokens": 10**15, "budget_period": "month"}
 # (mode, connections, stream, model kind)
 RUNS = (("c1", 1, False, "ok"), ("c16", 16, False, "ok"), ("streams200", 200, True, "paced"))
 
@@ -87,7 +89,7 @@ class Target:
         return f"{self.name}: {self.figure} {op} {self.bound} [median over passes]"
 
 
-STORED = ("glmserve-sqlite", "glmserve-postgres")
+STORED = ("glmserve-sqlite", "glmserve-postgres", *EXTRA)
 TARGETS = (
     Target("c=1: latency added to the direct call, p50 (ms)", STORED, "added_p50_ms", 1.0, False),
     Target("c=16: non-streamed requests/s, 0 errors", STORED, "rps_c16", 1500.0, True),
@@ -156,7 +158,9 @@ def glmserve(name: str, args: argparse.Namespace, upstream: str) -> Iterator[End
                 yield Endpoint(f"{base}/v1/chat/completions", static, models)
                 return
             made = httpx.post(
-                f"{base}/admin/keys", json=STORED_KEY, headers={"authorization": f"Bearer {STATIC_KEY}"}
+                f"{base}/admin/keys",
+                json=STORED_KEY | ({} if name.endswith("-nobudget") else BUDGET),
+                headers={"authorization": f"Bearer {STATIC_KEY}"},
             )
             made.raise_for_status()
             key = made.json()["key"]
@@ -170,7 +174,7 @@ def glmserve(name: str, args: argparse.Namespace, upstream: str) -> Iterator[End
 
 @contextmanager
 def contextlib_schema(name: str, args: argparse.Namespace) -> Iterator[str | None]:
-    if not name.endswith("postgres"):
+    if "postgres" not in name:
         yield None
         return
     with pg_schema(args.postgres) as schema:
@@ -344,7 +348,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--out-dir", type=Path, default=HERE / "results")
     parser.add_argument("--tag")
     args = parser.parse_args()
-    args.names = [n for n in NAMES if n in args.only.split(",")]
+    args.names = [n for n in NAMES + EXTRA if n in args.only.split(",")]
     if "direct" not in args.names:
         args.names.insert(0, "direct")
     args.data_dir = args.data_dir.resolve()
