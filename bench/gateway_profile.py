@@ -33,7 +33,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--contender", default="glmserve-sqlite", choices=hot_path.NAMES[1:4])
+    choices = (*hot_path.NAMES[1:4], *hot_path.EXTRA)
+    parser.add_argument("--contender", default="glmserve-sqlite", choices=choices)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--stream", action="store_true")
