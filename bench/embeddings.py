@@ -20,7 +20,7 @@ time. A server's figure is the median over its rounds; the ratio glmserve / llam
 medians is the verdict, target ≥ 0.9 at each batch size. ``--quick`` (2 rounds, few requests) is a
 smoke run only: its figures are not a result.
 
-Output: ``bench/results/embeddings-<date>.json`` (settings, every round, medians, ratios).
+Output: ``bench/results/embeddings-<date>-<model>.json`` (settings, every round, medians, ratios).
 """
 
 from __future__ import annotations
@@ -200,7 +200,8 @@ def main() -> None:
     if invalid:
         print("RUN INVALID: the verdicts above do not count")
     result["date"] = datetime.date.today().isoformat()
-    out = args.out or RESULTS / f"embeddings-{result['date']}{'-quick' if args.quick else ''}.json"
+    stem = f"embeddings-{result['date']}-{args.model}{'-quick' if args.quick else ''}"
+    out = args.out or RESULTS / f"{stem}.json"
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {out}")
 
