@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import hot_path
+import hot_path_contenders
 import wrk_load
 from processes import free_port, server_process
 
@@ -55,7 +56,7 @@ def main() -> int:
     log = args.data_dir / "logs" / "profile-fake-upstream.log"
     with (
         server_process(fake, env=dict(os.environ), health_url=f"{upstream}/models", log_path=log),
-        hot_path.glmserve(args.contender, args, upstream) as endpoint,
+        hot_path_contenders.glmserve(args.contender, args, upstream) as endpoint,
     ):
         hot_path.check(endpoint)
         body = {"model": endpoint.models["ok"], "messages": hot_path.MESSAGES, "stream": args.stream}
