@@ -83,7 +83,7 @@ def glmserve(name: str, args: argparse.Namespace, upstream: str) -> Iterator[End
         "GLMSERVE_CACHE__ENABLED": "false",
         "GLMSERVE_API_KEY": STATIC_KEY,
     }
-    with contextlib_schema(name, args) as database_url:
+    with database_url_for(name, args) as database_url:
         if database_url:
             extra["GLMSERVE_DATABASE_URL"] = database_url
         env = model_source.glmserve_env(data, extra)
@@ -111,7 +111,8 @@ def glmserve(name: str, args: argparse.Namespace, upstream: str) -> Iterator[End
 
 
 @contextmanager
-def contextlib_schema(name: str, args: argparse.Namespace) -> Iterator[str | None]:
+def database_url_for(name: str, args: argparse.Namespace) -> Iterator[str | None]:
+    """A fresh PostgreSQL schema's URL for a PostgreSQL contender, else None (SQLite in its data dir)."""
     if "postgres" not in name:
         yield None
         return
@@ -139,7 +140,7 @@ def litellm(name: str, args: argparse.Namespace, upstream: str) -> Iterator[Endp
     config.write_text(litellm_proxy.config(upstream, "ok", "bench", extra={"bench-paced": PACED}))
     env = dict(os.environ) | {"LITELLM_LOG": "ERROR", "LITELLM_MODE": "PRODUCTION"}
     models = {"ok": "bench", "paced": "bench-paced"}
-    with contextlib_schema(name, args) as database_url:
+    with database_url_for(name, args) as database_url:
         if database_url:
             env["DATABASE_URL"] = database_url.replace("search_path=", "schema=")
         with server_process(
