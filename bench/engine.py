@@ -166,6 +166,7 @@ def setup_for(args: argparse.Namespace, log_dir: Path) -> Setup:
         ctx_per_slot=args.ctx_per_slot,
         skip_llama_cpp_python=args.skip_llama_cpp_python,
         served_model=args.model,
+        env=model_source.only_model_env(args.model, model),
     )
 
 
@@ -213,6 +214,7 @@ def header(
             "ctx_per_slot": args.ctx_per_slot,
             "quick": args.quick,
             "sampling": "temperature 0, stream, stream_options.include_usage",
+            "glmserve_models": "only the benchmarked model (GLMSERVE_MODELS), as llama-server serves one",
         },
         "contenders": {},
     }

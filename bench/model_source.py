@@ -11,6 +11,7 @@ glmserve starts, the benchmark checks that its log names the same file.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -48,6 +49,22 @@ def glmserve_env(data_dir: Path, extra: dict[str, str] | None = None) -> dict[st
     """The caller's environment without any ``GLMSERVE_*``, plus the data directory and ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GLMSERVE_")}
     return env | {"GLMSERVE_DATA_DIR": str(data_dir)} | (extra or {})
+
+
+def only_model_env(name: str, gguf: Path) -> dict[str, str]:
+    """glmserve settings for a model table of one entry: ``name`` serving ``gguf``, no aliases.
+
+    Like-for-like with llama.cpp's server, which loads one model: every llama.cpp context that has
+    run adds its OpenMP threads to one libgomp count, and once that count passes the CPU count
+    libgomp spins 100 times instead of 300,000 before a thread sleeps, so the busy model's threads
+    sleep and wake at every barrier (measured: 29 tok/s alone, 22 beside an idle 0.5B; README,
+    "Several embedded models"). A packaged file keeps its packaged entry (and sampling card).
+    """
+    from glmserve.engines.llamacpp.models import PACKAGED
+
+    source = {"packaged": gguf.stem} if gguf.stem in PACKAGED else {"gguf": str(gguf)}
+    entry = {"name": name, **source}
+    return {"GLMSERVE_MODELS": json.dumps([entry]), "GLMSERVE_ALIASES": "{}"}
 
 
 def resolve(model: str, data_dir: Path, gguf: Path | None) -> tuple[Path, str]:
