@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from starlette.exceptions import HTTPException
 
 from glmserve.accounting.metering import ADMITTED, Refusal
@@ -15,6 +15,7 @@ from glmserve.config.settings import Settings
 from glmserve.errors import EngineError, GlmError, InvalidRequest, NotFound, Unavailable
 from glmserve.frontends.messages import errors as anthropic
 from glmserve.http.access_log import AccessLogMiddleware
+from glmserve.http.direct_routes import DirectRoutes, direct_table
 from glmserve.http.liveness import LivenessMiddleware
 from glmserve.http.request_id import RequestIdMiddleware
 from glmserve.http.responses import json_response
@@ -83,25 +84,12 @@ def _error_response(request: Request, exc: GlmError, status: int | None = None) 
     return json_response(exc.body(), status or exc.status, headers)
 
 
-def _include_routes(app: FastAPI) -> None:
+def _routers() -> list[tuple[str, APIRouter]]:
     """Every front-end's routes under its prefixes, then the service routes and the console."""
-    for prefix in API_PREFIXES:
-        for module in (
-            chat,
-            models,
-            embeddings,
-            tokenizer,
-            completions,
-            responses,
-            async_chat,
-            files,
-            batches,
-        ):
-            app.include_router(module.router, prefix=prefix)
-    for prefix in MESSAGES_PREFIXES:
-        app.include_router(messages.router, prefix=prefix)
-    for module in (health, admin, metrics_route, console):
-        app.include_router(module.router)
+    front_ends = (chat, models, embeddings, tokenizer, completions, responses, async_chat, files, batches)
+    included = [(prefix, module.router) for prefix in API_PREFIXES for module in front_ends]
+    included += [(prefix, messages.router) for prefix in MESSAGES_PREFIXES]
+    return included + [("", module.router) for module in (health, admin, metrics_route, console)]
 
 
 def create_app(settings: Settings, *, services: Services | None = None, **inject: Any) -> FastAPI:
@@ -124,10 +112,13 @@ def create_app(settings: Settings, *, services: Services | None = None, **inject
     app = FastAPI(title="glmserve", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     if services is not None:
         app.state.services = services
+    included = _routers()
+    app.add_middleware(DirectRoutes, table=direct_table(included))  # innermost: past the router
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(AccessLogMiddleware, metrics=metrics, enabled=settings.access_log)
     app.add_middleware(LivenessMiddleware)  # outermost: /livez never waits behind another layer
-    _include_routes(app)
+    for prefix, router in included:
+        app.include_router(router, prefix=prefix)
 
     @app.exception_handler(GlmError)
     async def on_glm_error(request: Request, exc: GlmError) -> Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from glmserve.accounting.budget_allowances import BudgetAllowances
 from glmserve.accounting.key_admin import KeyAdmin
 from glmserve.accounting.limiters.base import Limiter
 from glmserve.accounting.limiters.memory import MemoryLimiter
@@ -23,12 +24,14 @@ from glmserve.store.usage import UsageStore
 @dataclass(slots=True)
 class Accounting:
     limiter: Limiter
+    allowances: BudgetAllowances
     recorder: UsageRecorder
     metering: Metering
     admin: KeyAdmin
 
     async def close(self) -> None:
         await self.recorder.close()
+        await self.allowances.close()
         await self.limiter.close()
 
 
@@ -55,7 +58,8 @@ async def open_accounting(
     usage = UsageStore(store)
     recorder = UsageRecorder(usage, ledger, metrics, settings.usage.retention_days)
     recorder.start()
-    limits = Limits(limiter, ledger, settings.limits)
+    allowances = BudgetAllowances(ledger)
+    limits = Limits(limiter, allowances, settings.limits)
     metering = Metering(
         limits,
         recorder,
@@ -66,4 +70,4 @@ async def open_accounting(
     )
     admin = KeyAdmin(keys, ledger, usage, settings.limits.rotation_grace_s)
     metrics.watch(router)
-    return Accounting(limiter, recorder, metering, admin)
+    return Accounting(limiter, allowances, recorder, metering, admin)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from glmserve.accounting.auth import Principal
+from glmserve.accounting.budget_allowances import BudgetAllowances
 from glmserve.accounting.limiters.base import Decision, Lease, Limiter, Quota, WindowState
 from glmserve.config.accounting import LimitSettings
 from glmserve.engines.base import Generation
@@ -34,7 +35,7 @@ from glmserve.errors import (
     RateLimited,
     TooManyRequests,
 )
-from glmserve.store.budget import BudgetHold, BudgetLedger, Refusal, next_period_start
+from glmserve.store.budget import BudgetHold, Refusal, next_period_start
 from glmserve.store.key_records import KeyPolicy
 
 # A chat template wraps each message in a few special tokens and may add a default system
@@ -62,7 +63,7 @@ class Ticket:
 
 
 class Limits:
-    def __init__(self, limiter: Limiter, ledger: BudgetLedger, defaults: LimitSettings) -> None:
+    def __init__(self, limiter: Limiter, ledger: BudgetAllowances, defaults: LimitSettings) -> None:
         self.limiter = limiter
         self._ledger = ledger
         self._defaults = defaults

@@ -32,13 +32,16 @@ class JobsService:
 
 
 def spare_capacity(router: ModelRouter, job: Job) -> bool:
-    """The job's engine has a free slot and no request waiting for one."""
+    """The job's engine has a free slot, no request waiting for one and none before its first
+    token: a batch line's prompt never competes with an interactive request's prompt, which is
+    what a user waits for (its time to first token)."""
     try:
         engine = router.resolve(job.model).engine
     except Exception:
         return True  # the runner reports the unknown model
     slots = int(getattr(engine, "slots", 1) or 1)
-    return int(getattr(engine, "in_flight", 0)) < slots and not int(getattr(engine, "waiting", 0) or 0)
+    busy = int(getattr(engine, "waiting", 0) or 0) + int(getattr(engine, "prefilling", 0) or 0)
+    return int(getattr(engine, "in_flight", 0)) < slots and not busy
 
 
 def open_jobs(

@@ -19,10 +19,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from glmserve.errors import Unavailable
 from glmserve.store.db import Store
@@ -41,6 +41,10 @@ _HOLD = (
     "INSERT INTO budget_holds (id, key_id, period, tokens, expires_at)"
     " VALUES (:id, :key_id, :period, :tokens, :expires_at)"
 )
+_PRUNE = "DELETE FROM budget_holds WHERE expires_at <= :now OR tokens <= 0"
+_SHRINK = "UPDATE budget_holds SET tokens = tokens - :tokens WHERE id = :id"
+ALLOWANCE_SHARE = 4  # an allowance holds at most this fraction (1/4) of the budget's room
+ALLOWANCE_MIN_REQUESTS = 8  # and is taken only when it covers at least this many requests
 _SPEND = (
     "INSERT INTO key_budget (key_id, period, spent) VALUES (:key_id, :period, :spent)"
     " ON CONFLICT (key_id, period) DO UPDATE SET spent = key_budget.spent + excluded.spent"
@@ -60,10 +64,24 @@ def next_period_start(now: float) -> datetime:
 
 @dataclass(frozen=True, slots=True)
 class BudgetHold:
+    """``tokens`` held in row ``id``: the whole row, or (``shared``) a part of an allowance's row."""
+
     id: str
     key_id: str
     period: str
     tokens: int
+    shared: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """An allowance's row: ``tokens`` held for this replica's requests until ``expires_at``."""
+
+    id: str
+    key_id: str
+    period: str
+    tokens: int
+    expires_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +117,49 @@ class BudgetLedger:
             raise Unavailable("budget ledger unavailable", retry_after=1) from exc
         return hold
 
+    async def reserve_allowance(
+        self,
+        key_id: str,
+        budget: int,
+        kind: BudgetPeriod,
+        tokens: int,
+        most: int,
+        extra_s: float,
+        returned: Sequence[tuple[str, int]] = (),
+    ) -> Grant | BudgetHold | Refusal:
+        """Hold up to ``most`` tokens in one row while the budget has room for many requests of
+        ``tokens`` (a ``Grant``, kept ``extra_s`` beyond the hold time); else a ``reserve``.
+        ``returned`` (see ``give_back``) is given back first, in the same transaction."""
+        now = self._clock()
+        period = period_of(kind, now)
+        params = {"key_id": key_id, "period": period, "now": now}
+        try:
+            async with self._store.write() as conn:
+                await conn.execute(text(_LOCK_ROW), params)
+                if returned:
+                    await conn.execute(text(_SHRINK), [{"id": i, "tokens": t} for i, t in returned])
+                used = int((await conn.execute(text(_SPENT_AND_HELD), params)).scalar_one())
+                if used >= budget:
+                    return Refusal(budget, used)
+                size = min(most, (budget - used) // ALLOWANCE_SHARE)
+                one = size < ALLOWANCE_MIN_REQUESTS * tokens
+                held = BudgetHold(secrets.token_hex(12), key_id, period, tokens)
+                grant = Grant(held.id, key_id, period, size, now + self._hold_s + extra_s)
+                await conn.execute(
+                    text(_HOLD),
+                    {**params, "id": held.id, "tokens": tokens if one else size,
+                     "expires_at": now + self._hold_s if one else grant.expires_at},
+                )  # fmt: skip
+        except OperationalError as exc:
+            raise Unavailable("budget ledger unavailable", retry_after=1) from exc
+        return held if one else grant
+
+    async def give_back(self, returned: Sequence[tuple[str, int]]) -> None:
+        """Shrink each allowance row ``id`` by the ``tokens`` its replica will not use."""
+        if returned:
+            async with self._store.write() as conn:
+                await conn.execute(text(_SHRINK), [{"id": i, "tokens": t} for i, t in returned])
+
     async def spent(self, key_id: str, kind: BudgetPeriod) -> int:
         params = {"key_id": key_id, "period": period_of(kind, self._clock())}
         async with self._store.engine.connect() as conn:
@@ -108,21 +169,21 @@ class BudgetLedger:
             return int(row.scalar_one_or_none() or 0)
 
     async def prune(self) -> int:
-        """Drop holds that outlived their request (its replica died); return how many."""
+        """Drop holds that outlived their request (its replica died) and used-up allowances."""
         async with self._store.write() as conn:
-            result = await conn.execute(
-                text("DELETE FROM budget_holds WHERE expires_at <= :now"), {"now": self._clock()}
-            )
+            result = await conn.execute(text(_PRUNE), {"now": self._clock()})
             return int(result.rowcount or 0)
 
 
-async def settle(conn: AsyncConnection, settled: Sequence[tuple[BudgetHold, int]]) -> None:
-    """End each hold and spend its request's real tokens, in the caller's transaction."""
-    if not settled:
-        return
-    await conn.execute(text("DELETE FROM budget_holds WHERE id = :id"), [{"id": h.id} for h, _ in settled])
+def settlement(settled: Sequence[tuple[BudgetHold, int]]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """The statements that end each hold and spend its request's real tokens (for ``Store.run``,
+    in the usage rows' transaction)."""
+    own = [{"id": h.id} for h, _ in settled if not h.shared]
+    shared = [{"id": h.id, "tokens": h.tokens} for h, _ in settled if h.shared]
     spent: dict[tuple[str, str], int] = {}
     for hold, tokens in settled:
         spent[(hold.key_id, hold.period)] = spent.get((hold.key_id, hold.period), 0) + tokens
     rows = [{"key_id": k, "period": p, "spent": s} for (k, p), s in sorted(spent.items())]
-    await conn.execute(text(_SPEND), rows)
+    # The key's budget row first, as ``reserve_allowance`` takes it before an allowance's row:
+    # one lock order, so a settlement and a reservation never deadlock on PostgreSQL.
+    return [(_SPEND, rows), ("DELETE FROM budget_holds WHERE id = :id", own), (_SHRINK, shared)]

@@ -11,6 +11,10 @@ A PostgreSQL pool checks each connection before use (``pool_pre_ping``), so a da
 costs no request a dead connection. SQLite takes one writer at a time. ``Store.write()``
 queues this process's writers on an ``asyncio.Lock`` (on the event loop, not in a driver thread
 spinning on the busy timeout); PostgreSQL takes writers concurrently and the lock is a no-op there.
+
+``Store.run`` executes a batch of statements as one write transaction: on a SQLite file in one
+hop to a writer thread of its own (``sqlite_writer``), on PostgreSQL with asyncpg's own
+``executemany`` (``postgres_writer``), elsewhere through the engine.
 """
 
 from __future__ import annotations
@@ -21,12 +25,14 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, NotSupportedError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from glmserve.store.migrations import MIGRATIONS, Migration, migrate
+from glmserve.store.postgres_writer import run_asyncpg
+from glmserve.store.sqlite_writer import SqliteWriter, Statements
 
 _SQLITE_PRAGMAS = (
     # busy_timeout first, so that switching to WAL waits for a lock instead of failing.
@@ -59,6 +65,23 @@ class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._writer = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        path = engine.url.database if engine.dialect.name == "sqlite" else None
+        plain_file = bool(path) and path != ":memory:" and not str(path).startswith("file:")
+        self._sqlite = SqliteWriter(str(path), _SQLITE_PRAGMAS) if plain_file else None
+
+    async def run(self, statements: Statements) -> None:
+        """Each (SQL with ``:name`` parameters, parameter sets) in order, in one write transaction."""
+        if self._sqlite is not None:
+            async with self._writer or contextlib.nullcontext():
+                await self._sqlite.run(statements)
+            return
+        if self.engine.dialect.driver == "asyncpg":
+            await run_asyncpg(self.engine, statements)
+            return
+        async with self.write() as conn:
+            for sql, params in statements:
+                if params:
+                    await conn.execute(text(sql), list(params))
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -71,6 +94,8 @@ class Store:
         return self.engine.dialect.name
 
     async def close(self) -> None:
+        if self._sqlite is not None:
+            await self._sqlite.close()
         await self.engine.dispose()
 
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import text
 
-from glmserve.store.budget import BudgetHold, settle
+from glmserve.store.budget import BudgetHold, settlement
 from glmserve.store.db import Store
 
 EVENT_COLUMNS = (
@@ -83,15 +83,18 @@ class UsageRow:
         return self.prompt_tokens + self.completion_tokens
 
     def params(self) -> dict[str, Any]:
-        values = asdict(self)
-        del values["hold"], values["charged"]
-        day = day_of(self.created_at)
-        flags = ("stream", "cache_hit", "usage_estimated")
-        return {**values, **{f: int(values[f]) for f in flags}, "day": day}
+        values = {name: getattr(self, name) for name in _STORED}
+        for flag in ("stream", "cache_hit", "usage_estimated"):
+            values[flag] = int(values[flag])
+        values["day"] = day_of(self.created_at)
+        return values
 
     @property
     def charged_tokens(self) -> int:
         return self.total_tokens if self.charged else 0
+
+
+_STORED = tuple(f.name for f in fields(UsageRow) if f.name not in ("hold", "charged"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,10 +142,10 @@ class UsageStore:
         """Commit ``rows``, their daily aggregates and their budget settlements together."""
         if not rows:
             return
-        async with self._store.write() as conn:
-            await conn.execute(text(_INSERT_EVENT), [r.params() for r in rows])
-            await conn.execute(text(_UPSERT_DAILY), _daily(rows))
-            await settle(conn, [(r.hold, r.charged_tokens) for r in rows if r.hold is not None])
+        settled = [(r.hold, r.charged_tokens) for r in rows if r.hold is not None]
+        await self._store.run(
+            [(_INSERT_EVENT, [r.params() for r in rows]), (_UPSERT_DAILY, _daily(rows)), *settlement(settled)]
+        )
 
     async def events(self, query: UsageQuery) -> list[dict[str, Any]]:
         """Per-request rows, newest first; the stored content only if it was kept."""

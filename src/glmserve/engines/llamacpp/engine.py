@@ -76,6 +76,7 @@ class LlamaCppEngine:
         self._pool = ThreadPoolExecutor(cfg.parallel, thread_name_prefix=f"llama-{name}")
         self._lock = threading.Lock()
         self._in_flight = 0
+        self._prefilling = 0
         self.slots = cfg.parallel
         self.max_waiting = cfg.max_waiting
         self._free = asyncio.Semaphore(cfg.parallel)
@@ -85,6 +86,11 @@ class LlamaCppEngine:
     def in_flight(self) -> int:
         """Generations running inside llama.cpp right now."""
         return self._in_flight
+
+    @property
+    def prefilling(self) -> int:
+        """Generations in llama.cpp that have not produced their first chunk yet."""
+        return self._prefilling
 
     async def _admit(self) -> None:
         if self._free.locked() and self.waiting >= self.max_waiting:
@@ -99,7 +105,17 @@ class LlamaCppEngine:
             self.waiting -= 1
 
     def _run(self, handler: Any, body: dict[str, Any], push: Any, cancelled: threading.Event) -> None:
+        prefilled = threading.Event()
+
+        def first_chunk() -> None:
+            with self._lock:
+                if not prefilled.is_set():
+                    prefilled.set()
+                    self._prefilling -= 1
+
         def on_chunk(chunk: dict[str, Any]) -> bool:
+            if not prefilled.is_set():
+                first_chunk()
             if cancelled.is_set():
                 return True
             push(chunk)
@@ -107,11 +123,13 @@ class LlamaCppEngine:
 
         with self._lock:
             self._in_flight += 1
+            self._prefilling += 1
         try:
             handler(body, on_chunk)
         except Exception as exc:  # llama.cpp raises on malformed bodies; hand it to the reader
             push(EngineError(f"llama.cpp rejected the request: {exc}"))
         finally:
+            first_chunk()
             with self._lock:
                 self._in_flight -= 1
             push(_END)
