@@ -14,6 +14,6 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "active")
 os.environ.setdefault("GOMP_SPINCOUNT", "300000")
 
-from glmserve.cli.main import main  # noqa: E402
+from glmserve.cli.main import main
 
 __all__ = ["main"]
