@@ -63,9 +63,9 @@ class Ticket:
 
 
 class Limits:
-    def __init__(self, limiter: Limiter, ledger: BudgetAllowances, defaults: LimitSettings) -> None:
+    def __init__(self, limiter: Limiter, budgets: BudgetAllowances, defaults: LimitSettings) -> None:
         self.limiter = limiter
-        self._ledger = ledger
+        self._budgets = budgets
         self._defaults = defaults
 
     def quota(self, principal: Principal) -> Quota:
@@ -106,7 +106,7 @@ class Limits:
 
     async def _reserve(self, key_id: str, policy: KeyPolicy, tokens: int) -> BudgetHold:
         assert policy.budget_tokens is not None
-        outcome = await self._ledger.reserve(key_id, policy.budget_tokens, policy.budget_period, tokens)
+        outcome = await self._budgets.reserve(key_id, policy.budget_tokens, policy.budget_period, tokens)
         if isinstance(outcome, Refusal):
             raise _exhausted(outcome, policy)
         return outcome

@@ -142,17 +142,18 @@ class BudgetLedger:
                 if used >= budget:
                     return Refusal(budget, used)
                 size = min(most, (budget - used) // ALLOWANCE_SHARE)
-                one = size < ALLOWANCE_MIN_REQUESTS * tokens
-                held = BudgetHold(secrets.token_hex(12), key_id, period, tokens)
-                grant = Grant(held.id, key_id, period, size, now + self._hold_s + extra_s)
+                allowance = size >= ALLOWANCE_MIN_REQUESTS * tokens
+                row_id = secrets.token_hex(12)
+                held = size if allowance else tokens
+                expires_at = now + self._hold_s + (extra_s if allowance else 0.0)
                 await conn.execute(
-                    text(_HOLD),
-                    {**params, "id": held.id, "tokens": tokens if one else size,
-                     "expires_at": now + self._hold_s if one else grant.expires_at},
-                )  # fmt: skip
+                    text(_HOLD), {**params, "id": row_id, "tokens": held, "expires_at": expires_at}
+                )
         except OperationalError as exc:
             raise Unavailable("budget ledger unavailable", retry_after=1) from exc
-        return held if one else grant
+        if allowance:
+            return Grant(row_id, key_id, period, size, expires_at)
+        return BudgetHold(row_id, key_id, period, tokens)
 
     async def give_back(self, returned: Sequence[tuple[str, int]]) -> None:
         """Shrink each allowance row ``id`` by the ``tokens`` its replica will not use."""

@@ -123,7 +123,7 @@ def test_keys_do_not_share_limits() -> None:
 
 
 def test_user_keys_get_the_configured_defaults_admins_only_their_own() -> None:
-    limits = Limits(MemoryLimiter(60), ledger=None, defaults=LimitSettings(rpm=5, concurrency=2))  # type: ignore[arg-type]
+    limits = Limits(MemoryLimiter(60), budgets=None, defaults=LimitSettings(rpm=5, concurrency=2))  # type: ignore[arg-type]
     user = Principal("u", "u", "user", KeyPolicy(rpm=9))
     admin = Principal("a", "a", "admin", KeyPolicy(tpm=7))
     assert limits.quota(user) == Quota(rpm=9, tpm=None, concurrency=2)
