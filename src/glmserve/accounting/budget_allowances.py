@@ -75,11 +75,8 @@ class BudgetAllowances:
             current = self._allowances.get(slot)
             if current and (hold := current.take(tokens, budget, time.monotonic())):
                 return hold
-            returned = []
-            if current is not None:  # used up, out of time or under another budget
-                del self._allowances[slot]
-                unused, current.remaining = current.remaining, 0
-                returned = [(current.grant.id, unused)] if unused > 0 else []
+            # One used up, out of time or under another budget gives back its rest in the same transaction.
+            returned = self._detach(slot, current) if current is not None else []
             most = tokens * ALLOWANCE_REQUESTS
             outcome = await self._ledger.reserve_allowance(
                 key_id, budget, kind, tokens, most, self._usable_s, returned
@@ -104,17 +101,21 @@ class BudgetAllowances:
         if self._allowances.get(slot) is allowance:
             self._retire(slot, allowance)
 
-    def _retire(self, slot: tuple[str, str], allowance: Allowance) -> None:
+    def _detach(self, slot: tuple[str, str], allowance: Allowance) -> list[tuple[str, int]]:
+        """Stop admitting from ``allowance``; what it has not used, to give back."""
         if self._allowances.get(slot) is allowance:
             del self._allowances[slot]
         unused, allowance.remaining = allowance.remaining, 0
-        if unused > 0:
-            task = asyncio.ensure_future(self._give_back(allowance.grant.id, unused))
+        return [(allowance.grant.id, unused)] if unused > 0 else []
+
+    def _retire(self, slot: tuple[str, str], allowance: Allowance) -> None:
+        if returned := self._detach(slot, allowance):
+            task = asyncio.ensure_future(self._give_back(returned))
             self._returns.add(task)
             task.add_done_callback(self._returns.discard)
 
-    async def _give_back(self, grant_id: str, unused: int) -> None:
+    async def _give_back(self, returned: list[tuple[str, int]]) -> None:
         try:
-            await self._ledger.give_back([(grant_id, unused)])
+            await self._ledger.give_back(returned)
         except (SQLAlchemyError, OSError) as exc:  # not given back: it expires with its row
             log.warning("could not give back an unused budget allowance (%s)", type(exc).__name__)
