@@ -60,3 +60,24 @@ def test_top_k_and_min_p_narrow_a_hot_sampler_to_greedy(engine: LlamaCppEngine) 
     assert answer(engine, HOT) != greedy, "precondition: temperature 1.5 strays from greedy"
     assert answer(engine, replace(HOT, top_k=1)) == greedy
     assert answer(engine, replace(HOT, min_p=1.0)) == greedy
+
+
+def test_prefilling_counts_a_generation_until_its_first_chunk(engine: LlamaCppEngine) -> None:
+    """What the batch worker reads (``jobs.service.spare_capacity``): a line waits while it is 1."""
+
+    async def run() -> tuple[list[tuple[int, int]], tuple[int, int], tuple[int, int]]:
+        events = engine.stream(Generation(PROMPT, GREEDY)).__aiter__()
+        first = asyncio.ensure_future(events.__anext__())
+        before = []
+        while not first.done():
+            before.append((engine.in_flight, engine.prefilling))
+            await asyncio.sleep(0.001)
+        await first
+        at_first = (engine.in_flight, engine.prefilling)
+        async for _ in events:
+            pass
+        return before, at_first, (engine.in_flight, engine.prefilling)
+
+    before, at_first, after = asyncio.run(run())
+    assert (1, 1) in before, f"never seen prefilling while the prompt was processed: {set(before)}"
+    assert at_first == (1, 0) and after == (0, 0)
