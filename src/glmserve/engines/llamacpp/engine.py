@@ -132,7 +132,6 @@ class LlamaCppEngine:
             first_chunk()
             with self._lock:
                 self._in_flight -= 1
-            push(_END)
 
     def stream(self, generation: Generation) -> AsyncIterator[Event]:
         chat = self._server.handle_chat_completions
@@ -181,8 +180,13 @@ class LlamaCppEngine:
             try:
                 self._run(handler, body, push, cancelled)
             finally:
+                # The slot first, then the end: the loop runs them in this order, so a caller that
+                # has seen the end finds the slot free. (The other way round, a caller whose loop
+                # closed on the end, as each ``asyncio.run`` does, could lose the release and the
+                # next generation would wait for a slot forever.)
                 if not loop.is_closed():
                     loop.call_soon_threadsafe(self._free.release)
+                push(_END)
 
         await self._admit()
         loop.run_in_executor(self._pool, run)
