@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-from pathlib import Path
-from typing import Any
 
-import pytest
+from databases import with_store
 from sqlalchemy import text
 
 from glmserve.accounting.budget_allowances import ALLOWANCE_REQUESTS, BudgetAllowances
@@ -16,13 +14,6 @@ from glmserve.store.db import Store, open_store
 from glmserve.store.usage import UsageRow, UsageStore
 
 DAY1 = 1_767_225_600.0
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'g.db'}"
-    return str(request.getfixturevalue("pg_schemas").new())
 
 
 def row(i: int, key_id: str, used: int, hold: BudgetHold) -> UsageRow:
@@ -41,17 +32,6 @@ async def holds(store: Store) -> tuple[int, int]:
         return int(count), int(tokens)
 
 
-def run(url: str, body: Any) -> Any:
-    async def main() -> Any:
-        store = await open_store(url)
-        try:
-            return await body(store)
-        finally:
-            await store.close()
-
-    return asyncio.run(main())
-
-
 def test_a_steady_key_takes_one_allowance_and_settles_exactly(db_url: str) -> None:
     async def body(store: Store) -> tuple[list[tuple[int, int]], int, tuple[int, int]]:
         ledger, usage = BudgetLedger(store, 60), UsageStore(store)
@@ -65,7 +45,7 @@ def test_a_steady_key_takes_one_allowance_and_settles_exactly(db_url: str) -> No
         await allowances.close()
         return seen, await ledger.spent("k", "total"), await holds(store)
 
-    seen, spent, after = run(db_url, body)
+    seen, spent, after = with_store(db_url, body)
     assert seen[0] == (1, 100 * ALLOWANCE_REQUESTS), "ten requests, one row holding the allowance"
     assert seen[1] == (1, 100 * (ALLOWANCE_REQUESTS - 10)), "each settled request shrank it by its hold"
     assert spent == sum(30 + i for i in range(10))
@@ -81,7 +61,7 @@ def test_near_the_end_each_request_holds_its_own_row(db_url: str) -> None:
         over = [await allowances.reserve("k", 700, "total", 100) for _ in range(6)]
         return first, second, over[-1], held
 
-    first, second, last, held = run(db_url, body)
+    first, second, last, held = with_store(db_url, body)
     assert isinstance(first, BudgetHold) and not first.shared
     assert isinstance(second, BudgetHold) and second.id != first.id
     assert held == (2, 200)
@@ -130,7 +110,7 @@ def test_a_changed_budget_retires_the_allowance(db_url: str) -> None:
         after = await allowances.reserve("k", 200, "total", 100)  # lowered: the allowance is retired
         return before, after, await holds(store)
 
-    before, after, held = run(db_url, body)
+    before, after, held = with_store(db_url, body)
     assert isinstance(before, BudgetHold) and before.shared
     assert isinstance(after, BudgetHold) and not after.shared, "a budget with room for 1: own hold"
     assert held == (2, 200), "the first request's share and the second's own hold; the rest given back"
@@ -144,6 +124,6 @@ def test_an_idle_allowance_gives_back_its_remainder(db_url: str) -> None:
         await asyncio.sleep(0.5)
         return held, await holds(store)
 
-    held, later = run(db_url, body)
+    held, later = with_store(db_url, body)
     assert held == (1, 100 * ALLOWANCE_REQUESTS)
     assert later == (1, 100), "after usable_s only the admitted request's share stays held"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from databases import with_store
 from sqlalchemy import text
 
 from glmserve.store.budget import BudgetHold, BudgetLedger, Refusal
@@ -23,25 +23,6 @@ T = TypeVar("T")
 TABLES = {"_migrations", "api_keys", "usage_events", "usage_daily", "key_budget", "budget_holds"}
 MASTER = b"\x07" * 32
 DAY1 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'g.db'}"
-    schemas = request.getfixturevalue("pg_schemas")
-    return str(schemas.new())
-
-
-def with_store(url: str, body: Callable[[Store], Awaitable[T]]) -> T:
-    async def main() -> T:
-        store = await open_store(url)
-        try:
-            return await body(store)
-        finally:
-            await store.close()
-
-    return asyncio.run(main())
 
 
 async def tables(store: Store) -> set[str]:

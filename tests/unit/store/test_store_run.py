@@ -4,7 +4,6 @@ SQLAlchemy's exceptions — on SQLite and a real PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -13,13 +12,6 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from glmserve.store.db import open_store
 
 INSERT = "INSERT INTO key_budget (key_id, period, spent) VALUES (:key_id, :period, :spent)"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'g.db'}"
-    return str(request.getfixturevalue("pg_schemas").new())
 
 
 def test_a_batch_commits_whole_or_not_at_all(db_url: str) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from test_accounting_store import db_url, row, with_store
+from databases import with_store
+from test_accounting_store import row
 
 from glmserve.errors import GlmError
 from glmserve.frontends.admin import UsageParams
@@ -13,7 +14,6 @@ from glmserve.frontends.validation import parse
 from glmserve.store.db import Store
 from glmserve.store.usage import UsageQuery, UsageStore
 
-__all__ = ["db_url"]  # the fixture, shared with the store tests
 STATUSES = [200, 200, 429, 401, 500, 200, 503]
 
 
