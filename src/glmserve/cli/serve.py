@@ -20,6 +20,7 @@ import uvloop
 from glmserve.app import create_app
 from glmserve.config.settings import Settings
 from glmserve.http.access_log import configure_access_log
+from glmserve.http.coalesced_writes import HttpToolsCoalescing
 from glmserve.http.liveness_port import LivenessPort
 from glmserve.metrics import Metrics
 from glmserve.services import open_services
@@ -34,7 +35,7 @@ async def _serve(settings: Settings) -> None:
             host=settings.host,
             port=settings.port,
             log_level=settings.log_level,
-            http="httptools",
+            http=HttpToolsCoalescing,  # httptools, one write per loop turn (coalesced_writes)
             lifespan="off",
             timeout_graceful_shutdown=5,
             access_log=False,  # glmserve writes its own JSON access log (no raw paths, no secrets)
