@@ -4,11 +4,14 @@ SQLAlchemy's exceptions — on SQLite and a real PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from glmserve.store import sqlite_writer
 from glmserve.store.db import open_store
 
 INSERT = "INSERT INTO key_budget (key_id, period, spent) VALUES (:key_id, :period, :spent)"
@@ -38,3 +41,66 @@ def test_a_batch_commits_whole_or_not_at_all(db_url: str) -> None:
     assert rows == [("a", 1)], "b's row went with the failed batch"
     assert clash in ("IntegrityError", "UniqueViolationError"), clash
     assert refused in ("OperationalError", "UndefinedTableError"), refused
+
+
+def test_sqlite_writes_inline_and_waits_off_the_loop_for_another_process(tmp_path: Any) -> None:
+    """The event loop's own connection never waits on a lock: while another connection (another
+    process) holds the write lock, the batch goes to the writer thread, the loop keeps turning,
+    and the batch commits once the lock is free."""
+    path = tmp_path / "g.db"
+
+    async def main() -> tuple[int, float, list[tuple[str, int]]]:
+        store = await open_store(f"sqlite+aiosqlite:///{path}")
+        try:
+            await store.run([(INSERT, [{"key_id": "inline", "period": "total", "spent": 1}])])
+            other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            other.execute("BEGIN IMMEDIATE")
+            loop = asyncio.get_running_loop()
+            loop.call_later(0.5, other.execute, "COMMIT")
+            ticks = 0
+
+            async def tick() -> None:
+                nonlocal ticks
+                while True:
+                    await asyncio.sleep(0.01)
+                    ticks += 1
+
+            ticking = asyncio.create_task(tick())
+            started = loop.time()
+            await store.run([(INSERT, [{"key_id": "waited", "period": "total", "spent": 2}])])
+            waited = loop.time() - started
+            ticking.cancel()
+            other.close()
+            async with store.engine.connect() as conn:
+                rows = await conn.execute(text("SELECT key_id, spent FROM key_budget ORDER BY key_id"))
+                return ticks, waited, [(str(r[0]), int(r[1])) for r in rows]
+        finally:
+            await store.close()
+
+    ticks, waited, rows = asyncio.run(main())
+    assert rows == [("inline", 1), ("waited", 2)]
+    assert waited >= 0.4, f"committed in {waited:.3f}s while another connection held the lock"
+    assert ticks >= 20, f"the loop turned only {ticks} times while the batch waited"
+
+
+def test_sqlite_inline_writes_keep_the_wal_checkpointed(tmp_path: Any, monkeypatch: Any) -> None:
+    """The inline connection never checkpoints; the writer thread does, every CHECKPOINT_EVERY
+    batches, so the WAL does not grow with the number of commits."""
+    monkeypatch.setattr(sqlite_writer, "CHECKPOINT_EVERY", 20)
+    path = tmp_path / "g.db"
+
+    async def main() -> int:
+        store = await open_store(f"sqlite+aiosqlite:///{path}")
+        try:
+            for n in range(600):
+                await store.run([(INSERT, [{"key_id": f"k{n}", "period": "total", "spent": n}])])
+                await asyncio.sleep(0)  # a checkpoint runs on the thread meanwhile
+            with sqlite3.connect(path) as conn:  # while the store is open (a last close checkpoints)
+                _busy, log_pages, _done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            return int(log_pages)
+        finally:
+            await store.close()
+
+    log_pages = asyncio.run(main())
+    # 600 commits of a few pages each would leave well over a thousand pages in an unchecked WAL.
+    assert log_pages < 300, f"{log_pages} pages in the WAL after 600 commits"
