@@ -26,15 +26,31 @@ def watcher(receive: Receive) -> Callable[[], Awaitable[None]]:
 
 
 async def unless_gone(work: Coroutine[Any, Any, T], gone: Callable[[], Awaitable[None]]) -> T:
-    """Run ``work``; cancel it and raise ``ClientGone`` if the client disconnects first."""
+    """Run ``work``; cancel it and raise ``ClientGone`` if the client disconnects first.
+
+    The watcher's end cancels the work through a done callback, so the common case (the work
+    ends first) costs two tasks and no ``asyncio.wait``.
+    """
     task = asyncio.ensure_future(work)
     watch = asyncio.ensure_future(gone())
+    left = False
+
+    def on_gone(done: asyncio.Future[None]) -> None:
+        nonlocal left
+        if done.cancelled():
+            return
+        done.exception()  # retrieved: a watcher that failed counts as a client gone
+        if not task.done():
+            left = True
+            task.cancel()
+
+    watch.add_done_callback(on_gone)
     try:
-        await asyncio.wait({task, watch}, return_when=asyncio.FIRST_COMPLETED)
+        return await task  # a cancelled caller cancels the task too
+    except asyncio.CancelledError:
+        if left:
+            raise ClientGone from None
+        raise
     finally:
+        watch.remove_done_callback(on_gone)
         watch.cancel()
-    if task.done():
-        return task.result()
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-    raise ClientGone

@@ -52,7 +52,10 @@ _SPEND = (
 
 
 def period_of(kind: BudgetPeriod, now: float) -> str:
-    return "total" if kind == "total" else datetime.fromtimestamp(now, UTC).strftime("%Y-%m")
+    if kind == "total":
+        return "total"
+    day = datetime.fromtimestamp(now, UTC)
+    return f"{day.year:04d}-{day.month:02d}"
 
 
 def next_period_start(now: float) -> datetime:
