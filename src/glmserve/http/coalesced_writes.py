@@ -7,11 +7,12 @@ middle of its second write. Measured on this project's 2-core VM (``/v1/embeddin
 client, one request at a time): from the response's start to its last byte 0.55-0.57 ms with
 two writes, 0.14-0.16 ms with one.
 
-``CoalescingTransport`` stands between the protocol and the event loop's transport: bytes written
-in one turn of the loop are held and go out together, in one ``write``, at the start of the next
-turn (``call_soon``); more than ``FLUSH_AT`` held bytes go out at once, and ``close`` sends what is
-held first. Everything else is the real transport's. Order is kept, so the wire is unchanged:
-only the number of system calls and segments is.
+``CoalescingTransport`` stands between the protocol and the event loop's transport: a write is
+held until the next write of the same loop turn, and the two go out together in one ``write``
+(a response's head with its body, or with a stream's first chunk), at once; a write still alone
+at the end of the turn goes out then (``call_soon``); ``close`` sends what is held first.
+Everything else is the real transport's. Order is kept, so the wire is unchanged: only the
+number of system calls and segments is.
 """
 
 from __future__ import annotations
@@ -21,27 +22,24 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-FLUSH_AT = 64 * 1024
-
 
 class CoalescingTransport:
-    __slots__ = ("_held", "_loop", "_size", "_transport")
+    __slots__ = ("_held", "_loop", "_transport")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
         self._loop = loop
         self._held: list[bytes] = []
-        self._size = 0
 
     def write(self, data: bytes) -> None:
         if not data:
             return
-        if not self._held:
-            self._loop.call_soon(self.flush)
-        self._held.append(data)
-        self._size += len(data)
-        if self._size >= FLUSH_AT:
+        if self._held:  # the second write of the turn: both go out now
+            self._held.append(data)
             self.flush()
+            return
+        self._held.append(data)
+        self._loop.call_soon(self.flush)
 
     def writelines(self, lines: Any) -> None:
         for data in lines:
@@ -51,7 +49,7 @@ class CoalescingTransport:
         """Send what is held (a no-op when nothing is, or the connection is closing)."""
         if not self._held:
             return
-        held, self._held, self._size = self._held, [], 0
+        held, self._held = self._held, []
         if not self._transport.is_closing():
             self._transport.write(held[0] if len(held) == 1 else b"".join(held))
 
@@ -68,7 +66,7 @@ class CoalescingTransport:
         self._transport.set_protocol(protocol)
 
     def get_write_buffer_size(self) -> int:
-        return self._size + self._transport.get_write_buffer_size()
+        return sum(map(len, self._held)) + self._transport.get_write_buffer_size()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)

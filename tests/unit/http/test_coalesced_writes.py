@@ -10,7 +10,6 @@ from typing import Any
 import uvicorn
 from starlette.types import Receive, Scope, Send
 
-from glmserve.http import coalesced_writes
 from glmserve.http.coalesced_writes import CoalescingTransport, HttpToolsCoalescing
 
 
@@ -38,46 +37,41 @@ class Recording:
         return ("127.0.0.1", 1) if name == "peername" else default
 
 
-def test_one_loop_turn_is_one_write_in_order() -> None:
-    async def main() -> tuple[list[bytes], list[bytes], list[bytes]]:
+def test_a_write_waits_for_the_next_of_its_turn_or_the_turns_end() -> None:
+    async def main() -> tuple[list[bytes], list[bytes], list[bytes], list[bytes]]:
         inner = Recording()
         out = CoalescingTransport(inner, asyncio.get_running_loop())  # type: ignore[arg-type]
         out.write(b"HTTP/1.1 200 OK\r\n\r\n")
         out.write(b"")
-        out.write(b"body")
         held = list(inner.writes)
-        await asyncio.sleep(0)  # the next turn
-        first = list(inner.writes)
-        out.writelines([b"a", b"b"])
+        out.write(b"body")  # the second write of the turn: both at once
+        paired = list(inner.writes)
+        out.writelines([b"a", b"b", b"c"])  # a+b together; c waits for the turn's end
+        three = list(inner.writes)
         await asyncio.sleep(0)
-        return held, first, inner.writes
+        return held, paired, three, inner.writes
 
-    held, first, every = asyncio.run(main())
-    assert held == [], "nothing goes out before the turn ends"
-    assert first == [b"HTTP/1.1 200 OK\r\n\r\nbody"]
-    assert every == [b"HTTP/1.1 200 OK\r\n\r\nbody", b"ab"]
+    held, paired, three, every = asyncio.run(main())
+    assert held == [], "a lone write waits"
+    assert paired == [b"HTTP/1.1 200 OK\r\n\r\nbody"], "head and body go out together, at once"
+    assert three == [*paired, b"ab"]
+    assert every == [*paired, b"ab", b"c"], "the turn's end sends the write left alone"
 
 
-def test_close_sends_what_is_held_and_a_large_write_goes_at_once(monkeypatch: Any) -> None:
-    monkeypatch.setattr(coalesced_writes, "FLUSH_AT", 10)
-
-    async def main() -> tuple[list[bytes], list[bytes], bool, int]:
+def test_close_sends_what_is_held_and_nothing_is_written_after_it() -> None:
+    async def main() -> tuple[list[bytes], bool, int]:
         inner = Recording()
         out = CoalescingTransport(inner, asyncio.get_running_loop())  # type: ignore[arg-type]
-        out.write(b"0123")
-        out.write(b"456789xyz")  # 13 bytes held: past FLUSH_AT
-        large = list(inner.writes)
         out.write(b"tail")
         out.close()
         closed_with = list(inner.writes)
         out.write(b"late")  # after close: dropped, never written to a closed transport
         await asyncio.sleep(0)
-        return large, closed_with, inner.closed, len(inner.writes)
+        return closed_with, inner.closed, len(inner.writes)
 
-    large, closed_with, closed, count = asyncio.run(main())
-    assert large == [b"0123456789xyz"]
-    assert closed_with == [b"0123456789xyz", b"tail"] and closed
-    assert count == 2
+    closed_with, closed, count = asyncio.run(main())
+    assert closed_with == [b"tail"] and closed
+    assert count == 1
 
 
 async def _app(scope: Scope, receive: Receive, send: Send) -> None:
