@@ -104,3 +104,28 @@ def test_sqlite_inline_writes_keep_the_wal_checkpointed(tmp_path: Any, monkeypat
     log_pages = asyncio.run(main())
     # 600 commits of a few pages each would leave well over a thousand pages in an unchecked WAL.
     assert log_pages < 300, f"{log_pages} pages in the WAL after 600 commits"
+
+
+def test_a_large_sqlite_batch_goes_to_the_writer_thread_whole_or_not_at_all(tmp_path: Any) -> None:
+    """Past ``INLINE_ROWS`` parameter sets the batch runs on the writer thread: the same
+    transaction semantics, SQLAlchemy's exceptions."""
+    rows = [
+        {"key_id": f"k{n:02d}", "period": "total", "spent": n} for n in range(sqlite_writer.INLINE_ROWS + 4)
+    ]
+
+    async def main() -> tuple[int, int]:
+        store = await open_store(f"sqlite+aiosqlite:///{tmp_path / 'g.db'}")
+        try:
+            await store.run([(INSERT, rows)])
+            clash = [{"key_id": f"new{n}", "period": "total", "spent": 0} for n in range(10)] + [rows[0]]
+            with pytest.raises(IntegrityError):
+                await store.run([(INSERT, clash)])
+            async with store.engine.connect() as conn:
+                counted = (await conn.execute(text("SELECT count(*), sum(spent) FROM key_budget"))).one()
+            return int(counted[0]), int(counted[1])
+        finally:
+            await store.close()
+
+    count, spent = asyncio.run(main())
+    assert count == len(rows), "the clashing batch left rows behind"
+    assert spent == sum(r["spent"] for r in rows)
