@@ -12,9 +12,10 @@ costs no request a dead connection. SQLite takes one writer at a time. ``Store.w
 queues this process's writers on an ``asyncio.Lock`` (on the event loop, not in a driver thread
 spinning on the busy timeout); PostgreSQL takes writers concurrently and the lock is a no-op there.
 
-``Store.run`` executes a batch of statements as one write transaction: on a SQLite file in one
-hop to a writer thread of its own (``sqlite_writer``), on PostgreSQL with asyncpg's own
-``executemany`` (``postgres_writer``), elsewhere through the engine.
+``Store.run`` executes a batch of statements as one write transaction: on a SQLite file
+inline or in one hop to a writer thread (``sqlite_writer``), on PostgreSQL on an asyncpg
+connection of its own with asyncpg's ``executemany`` (``postgres_writer``), elsewhere through the
+engine.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, NotSupportedEr
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from glmserve.store.migrations import MIGRATIONS, Migration, migrate
-from glmserve.store.postgres_writer import run_asyncpg
+from glmserve.store.postgres_writer import PostgresWriter
 from glmserve.store.sqlite_writer import SqliteWriter, Statements
 
 _SQLITE_PRAGMAS = (
@@ -62,12 +63,16 @@ def unreachable(exc: BaseException) -> bool:
 class Store:
     """The open database; ``engine`` is shared by every service that keeps data."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, connect_args: dict[str, Any] | None = None) -> None:
         self.engine = engine
         self._writer = asyncio.Lock() if engine.dialect.name == "sqlite" else None
         path = engine.url.database if engine.dialect.name == "sqlite" else None
         plain_file = bool(path) and path != ":memory:" and not str(path).startswith("file:")
         self._sqlite = SqliteWriter(str(path), _SQLITE_PRAGMAS) if plain_file else None
+        self._postgres: PostgresWriter | None = None
+        if engine.dialect.driver == "asyncpg":
+            _, kwargs = engine.dialect.create_connect_args(engine.url)
+            self._postgres = PostgresWriter(dict(kwargs) | (connect_args or {}))
 
     async def run(self, statements: Statements) -> None:
         """Each (SQL with ``:name`` parameters, parameter sets) in order, in one write transaction."""
@@ -75,8 +80,8 @@ class Store:
             async with self._writer or contextlib.nullcontext():
                 await self._sqlite.run(statements)
             return
-        if self.engine.dialect.driver == "asyncpg":
-            await run_asyncpg(self.engine, statements)
+        if self._postgres is not None:
+            await self._postgres.run(statements)
             return
         async with self.write() as conn:
             for sql, params in statements:
@@ -96,6 +101,8 @@ class Store:
     async def close(self) -> None:
         if self._sqlite is not None:
             await self._sqlite.close()
+        if self._postgres is not None:
+            await self._postgres.close()
         await self.engine.dispose()
 
 
@@ -114,7 +121,7 @@ async def open_store(url: str, *, migrations: Sequence[Migration] = MIGRATIONS) 
     except BaseException:
         await engine.dispose()
         raise
-    return Store(engine)
+    return Store(engine, connect_args)
 
 
 def _normalize(url: str) -> tuple[URL, dict[str, Any]]:
