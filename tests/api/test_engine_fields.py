@@ -81,3 +81,28 @@ def test_prefilling_counts_a_generation_until_its_first_chunk(engine: LlamaCppEn
     before, at_first, after = asyncio.run(run())
     assert (1, 1) in before, f"never seen prefilling while the prompt was processed: {set(before)}"
     assert at_first == (1, 0) and after == (0, 0)
+
+
+def test_ending_within_counts_the_tokens_left_before_max_tokens(engine: LlamaCppEngine) -> None:
+    """``spare_capacity`` holds batch lines back while a generation is this close to its end."""
+
+    async def run() -> tuple[list[bool], list[bool], bool]:
+        far, near = [], []
+        produced = 0
+        events = engine.stream(Generation(PROMPT, GREEDY)).__aiter__()  # max_tokens 24
+        async for ev in events:
+            if isinstance(ev, Text):
+                produced += 1
+                # 24 tokens in all: with 20 or more left it is not ending within 4 tokens, and
+                # with fewer than 8 left it is within 8 until it ends (chunks read here lag the
+                # worker, which may have finished by the last few)
+                if produced <= 2:
+                    far.append(engine.ending_within(4))
+                if produced >= 18:
+                    near.append(engine.ending_within(8))
+        return far, near, engine.ending_within(10**6)
+
+    far, near, after = asyncio.run(run())
+    assert far and not any(far), f"ending early in the answer: {far}"
+    assert near[0], f"not ending near max_tokens: {near}"
+    assert after is False, "a finished generation still counted"

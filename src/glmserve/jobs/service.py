@@ -31,16 +31,27 @@ class JobsService:
         await self.worker.close()
 
 
+# A batch line starts only while every generation on its engine has at least this many tokens
+# left before its max_tokens: a line's prompt takes a few decode steps to read (about 9 for a
+# short line on the 1.5B on 2 cores), and llama.cpp reads a prompt in one step, so a request
+# that arrives meanwhile waits for it. A client whose request is about to finish — an agent
+# loop, a chat — usually sends its next one at once.
+LEAD_TOKENS = 16
+
+
 def spare_capacity(router: ModelRouter, job: Job) -> bool:
-    """The job's engine has a free slot, no request waiting for one and none before its first
-    token: a batch line's prompt never competes with an interactive request's prompt, which is
-    what a user waits for (its time to first token)."""
+    """The job's engine has a free slot, no request waiting for one, none before its first
+    token and none about to finish (``LEAD_TOKENS``): a batch line's prompt never competes with
+    an interactive request's prompt, which is what a user waits for (its time to first token)."""
     try:
         engine = router.resolve(job.model).engine
     except Exception:
         return True  # the runner reports the unknown model
     slots = int(getattr(engine, "slots", 1) or 1)
     busy = int(getattr(engine, "waiting", 0) or 0) + int(getattr(engine, "prefilling", 0) or 0)
+    ending = getattr(engine, "ending_within", None)
+    if callable(ending) and ending(LEAD_TOKENS):
+        return False
     return int(getattr(engine, "in_flight", 0)) < slots and not busy
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from glmserve.jobs.service import spare_capacity
+from glmserve.jobs.service import LEAD_TOKENS, spare_capacity
 
 
 @dataclass
@@ -17,6 +17,10 @@ class Engine:
     in_flight: int = 0
     waiting: int = 0
     prefilling: int = 0
+    tokens_left: tuple[int, ...] = ()  # of the generations in flight that have a max_tokens
+
+    def ending_within(self, tokens: int) -> bool:
+        return any(left < tokens for left in self.tokens_left)
 
 
 class Router:
@@ -38,6 +42,8 @@ JOB: Any = SimpleNamespace(model="glm-4.6")
         (Engine(in_flight=1, prefilling=1), False),  # one still before its first token: wait
         (Engine(in_flight=4), False),  # every slot taken
         (Engine(in_flight=2, waiting=1), False),  # someone queued for a slot
+        (Engine(in_flight=1, tokens_left=(LEAD_TOKENS,)), True),  # far enough from its end
+        (Engine(in_flight=2, tokens_left=(40, LEAD_TOKENS - 1)), False),  # one about to finish
     ],
 )
 def test_a_line_waits_for_full_slots_a_queue_and_prompts_before_their_first_token(

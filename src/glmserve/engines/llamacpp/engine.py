@@ -19,6 +19,10 @@ Each chunk carries llama.cpp's per-token timings (``timings_per_token``), which 
 its last event read, without the final usage (tokens still queued unread when it closed are not
 counted; the worker stops at the next one).
 
+For the batch worker (``jobs.service.spare_capacity``) the engine counts the generations in
+llama.cpp (``in_flight``), those before their first chunk (``prefilling``), and says whether one
+is about to reach its ``max_tokens`` (``ending_within``: each chunk is about one token).
+
 Counting a prompt (``count_prompt_tokens``, ``prompt_tokens``), the text a model wrote
 (``count_text_tokens``) and ``tokenize``/``detokenize`` need no slot: llama.cpp's own HTTP
 listener (loopback only, behind a per-process key: see ``loopback.py``) renders the request's
@@ -42,6 +46,16 @@ from glmserve.engines.llamacpp.loopback import Loopback
 from glmserve.errors import EngineError, RateLimited
 
 _END = object()
+
+
+class _Budget:
+    """A generation's ``max_tokens`` (None: none set) and the chunks it has produced so far."""
+
+    __slots__ = ("limit", "produced")
+
+    def __init__(self, limit: Any) -> None:
+        self.limit = limit if isinstance(limit, int) and limit > 0 else None
+        self.produced = 0
 
 
 def _params(path: Path, cfg: EngineSettings, mmproj: Path | None = None) -> Any:
@@ -77,6 +91,7 @@ class LlamaCppEngine:
         self._lock = threading.Lock()
         self._in_flight = 0
         self._prefilling = 0
+        self._budgets: set[_Budget] = set()
         self.slots = cfg.parallel
         self.max_waiting = cfg.max_waiting
         self._free = asyncio.Semaphore(cfg.parallel)
@@ -92,6 +107,13 @@ class LlamaCppEngine:
         """Generations in llama.cpp that have not produced their first chunk yet."""
         return self._prefilling
 
+    def ending_within(self, tokens: int) -> bool:
+        """Whether a generation in llama.cpp has fewer than ``tokens`` tokens left before its
+        ``max_tokens`` (its client's next request, if it sends one at once, is close)."""
+        with self._lock:
+            budgets = list(self._budgets)
+        return any(b.limit is not None and b.limit - b.produced < tokens for b in budgets)
+
     async def _admit(self) -> None:
         if self._free.locked() and self.waiting >= self.max_waiting:
             raise RateLimited(
@@ -106,6 +128,7 @@ class LlamaCppEngine:
 
     def _run(self, handler: Any, body: dict[str, Any], push: Any, cancelled: threading.Event) -> None:
         prefilled = threading.Event()
+        budget = _Budget(body.get("max_tokens"))
 
         def first_chunk() -> None:
             with self._lock:
@@ -116,6 +139,7 @@ class LlamaCppEngine:
         def on_chunk(chunk: dict[str, Any]) -> bool:
             if not prefilled.is_set():
                 first_chunk()
+            budget.produced += 1
             if cancelled.is_set():
                 return True
             push(chunk)
@@ -124,6 +148,7 @@ class LlamaCppEngine:
         with self._lock:
             self._in_flight += 1
             self._prefilling += 1
+            self._budgets.add(budget)
         try:
             handler(body, on_chunk)
         except Exception as exc:  # llama.cpp raises on malformed bodies; hand it to the reader
@@ -132,6 +157,7 @@ class LlamaCppEngine:
             first_chunk()
             with self._lock:
                 self._in_flight -= 1
+                self._budgets.discard(budget)
 
     def stream(self, generation: Generation) -> AsyncIterator[Event]:
         chat = self._server.handle_chat_completions
