@@ -5,24 +5,25 @@ aiosqlite's thread (checkout, BEGIN, each statement, COMMIT, the pool's reset), 
 hops for a usage batch, each waking that thread and then the event loop. ``SqliteWriter`` runs
 a whole batch of statements on a plain ``sqlite3`` connection with the store's pragmas:
 
-- **inline**, on the event loop's own connection, for a small batch (at most ``INLINE_ROWS``
-  parameter sets: a lightly loaded server's one or two rows) when the write lock is free: in WAL
-  mode without an fsync (``synchronous=NORMAL``) that is some tens of microseconds of SQLite,
+- **inline**, on the event loop's own connection, when the write lock is free: in WAL mode
+  without an fsync (``synchronous=NORMAL``) a usage batch is some tens of microseconds of SQLite,
   less than the two thread wake-ups a hop costs, and the request waiting for its row is answered
   sooner. That connection never waits for a lock (its busy timeout is 0) and never checkpoints
   (``wal_autocheckpoint=0``), so it cannot stall the loop on another process's transaction or
   on an fsync;
-- **on the writer thread**, whose connection waits up to the busy timeout, for a larger batch (a
-  loaded server's: there the loop's time is what is scarce, and the thread's SQLite work runs
-  beside it, on another core) and whenever another process (a second replica on the same file,
-  the ``glmserve keys`` command) holds the write lock; the
-  thread also runs a WAL checkpoint after every ``CHECKPOINT_EVERY`` inline transactions, off the
+- **on the writer thread**, whose connection waits up to the busy timeout, whenever another
+  process (a second replica on the same file, the ``glmserve keys`` command) holds the write
+  lock; the thread also runs a WAL checkpoint after every ``CHECKPOINT_EVERY`` inline transactions, off the
   loop (the batch that reached the count waits for it, as SQLite's own autocheckpoint makes
   one commit in a few hundred wait), so the WAL is copied back and reused instead of growing.
 
 Measured on the 2-core VM (one client, ``/v1/embeddings`` one input at a time): the usage row's
 commit, from its hand-over to the usage writer to done, 0.42-0.53 ms through the thread and
-0.24-0.34 ms inline (three runs each; the transaction itself, alone, 64 µs).
+0.24-0.34 ms inline (three runs each; the transaction itself, alone, 64 µs). Under load (16
+connections through the hot-path benchmark's stored key, 6 s each): 878 requests/s with every
+batch on the thread, 950 with every batch inline, and 702-752 with small batches inline and
+large ones on the thread: each connection finds the other's commits and discards its page cache,
+so one connection writes unless the lock forces the other.
 
 The store's in-process writer lock still serializes both with every other writer. Errors come
 back as SQLAlchemy's exceptions (``IntegrityError``, ``OperationalError``, …), so callers handle
@@ -43,7 +44,6 @@ from sqlalchemy.exc import DBAPIError
 
 Statements = Sequence[tuple[str, Sequence[dict[str, Any]]]]
 CHECKPOINT_EVERY = 100
-INLINE_ROWS = 8  # parameter sets, over all statements: a batch of one or two usage rows
 _INLINE_PRAGMAS = ("PRAGMA busy_timeout=0", "PRAGMA wal_autocheckpoint=0")
 log = logging.getLogger("glmserve.store")
 
@@ -64,9 +64,6 @@ class SqliteWriter:
     async def run(self, statements: Statements) -> None:
         """Execute each (SQL, parameter sets) in order, in one transaction; all or nothing."""
         loop = asyncio.get_running_loop()
-        if sum(len(params) for _, params in statements) > INLINE_ROWS:
-            await loop.run_in_executor(self._thread, self._run, statements)
-            return
         try:
             _execute(self._inline_connection(), statements, busy_is_error=False)
         except _Busy:  # another process writes: wait for it on the thread, not on the loop

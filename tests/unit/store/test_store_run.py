@@ -106,12 +106,9 @@ def test_sqlite_inline_writes_keep_the_wal_checkpointed(tmp_path: Any, monkeypat
     assert log_pages < 300, f"{log_pages} pages in the WAL after 600 commits"
 
 
-def test_a_large_sqlite_batch_goes_to_the_writer_thread_whole_or_not_at_all(tmp_path: Any) -> None:
-    """Past ``INLINE_ROWS`` parameter sets the batch runs on the writer thread: the same
-    transaction semantics, SQLAlchemy's exceptions."""
-    rows = [
-        {"key_id": f"k{n:02d}", "period": "total", "spent": n} for n in range(sqlite_writer.INLINE_ROWS + 4)
-    ]
+def test_a_many_row_sqlite_batch_commits_whole_or_not_at_all(tmp_path: Any) -> None:
+    """A loaded server's batch of many rows: one transaction, a clash anywhere undoes it all."""
+    rows = [{"key_id": f"k{n:02d}", "period": "total", "spent": n} for n in range(40)]
 
     async def main() -> tuple[int, int]:
         store = await open_store(f"sqlite+aiosqlite:///{tmp_path / 'g.db'}")
