@@ -32,10 +32,10 @@ class JobsService:
 
 
 # A batch line starts only while every generation on its engine has at least this many tokens
-# left before its max_tokens: a line's prompt takes a few decode steps to read (about 9 for a
-# short line on the 1.5B on 2 cores), and llama.cpp reads a prompt in one step, so a request
-# that arrives meanwhile waits for it. A client whose request is about to finish — an agent
-# loop, a chat — usually sends its next one at once.
+# left before its max_tokens: reading a line's prompt takes as long as several decode steps,
+# and llama.cpp reads a prompt in one step, so a request that arrives meanwhile waits for it.
+# A client whose request is about to finish — an agent loop, a chat — usually sends its next
+# one at once.
 LEAD_TOKENS = 16
 
 
