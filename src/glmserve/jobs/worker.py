@@ -2,7 +2,9 @@
 
 Async chat tasks run as soon as they are claimed (a few at a time). Batch lines use spare
 capacity only: one line at a time, and only while its engine has a free slot and nobody
-waiting for one, so interactive requests are never queued behind a batch. A claimed job's
+waiting for one (``jobs.service.spare_capacity``), so interactive requests are never queued
+behind a batch; a line that waited for that starts only if there is still room
+``FOLLOW_UP_S`` later. A claimed job's
 lease is renewed while it runs; a worker that dies (``kill -9``) stops renewing, and after
 ``lease_s`` any worker — this process restarted, or another replica — claims the job again.
 Between jobs the worker gives ``idle`` a turn (batch finalization, pruning).
@@ -25,6 +27,11 @@ from glmserve.store.jobs import Job, JobStore
 log = logging.getLogger("glmserve.jobs")
 MAX_ASYNC = 4  # async chat tasks one worker runs at once
 PRUNE_EVERY_S = 600.0
+# A line that had to wait for interactive traffic waits this much longer once there is room: the
+# room usually comes from a request that just ended, and its client (an agent loop, a chat, a
+# benchmark) sends the next one at once. Started now, the line's prompt would be what that next
+# request finds llama.cpp reading.
+FOLLOW_UP_S = 0.25
 
 
 class JobWorker:
@@ -103,13 +110,26 @@ class JobWorker:
 
     async def _run_line(self, job: Job) -> None:
         async with self._leased(job):
-            while not self._spare(job):  # interactive traffic first
-                await asyncio.sleep(self._settings.poll_s / 5)
+            await self._room_for(job)
             endpoint = await self._endpoint_of(job)  # after the wait: a cancel meanwhile drops it
         if endpoint is None:  # its batch is gone or cancelled
             await self._jobs.finish(job.id, "cancelled", {"status_code": 499, "body": None})
             return
         await self._run(job, endpoint)
+
+    async def _room_for(self, job: Job) -> None:
+        """Until the line's engine has spare capacity (interactive traffic first), and after a
+        wait for it, still spare ``FOLLOW_UP_S`` later."""
+        waited = False
+        while True:
+            if self._spare(job):
+                if not waited:
+                    return
+                waited = False
+                await asyncio.sleep(FOLLOW_UP_S)
+                continue
+            waited = True
+            await asyncio.sleep(self._settings.poll_s / 5)
 
     async def _run(self, job: Job, endpoint: str) -> None:
         try:
