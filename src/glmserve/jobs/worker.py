@@ -3,10 +3,10 @@
 Async chat tasks run as soon as they are claimed (a few at a time). Batch lines use spare
 capacity only: one line at a time, and only while its engine has a free slot and nobody
 waiting for one (``jobs.service.spare_capacity``), so interactive requests are never queued
-behind a batch; a line that waited for that starts only if there is still room
-``FOLLOW_UP_S`` later. A claimed job's
-lease is renewed while it runs; a worker that dies (``kill -9``) stops renewing, and after
-``lease_s`` any worker — this process restarted, or another replica — claims the job again.
+behind a batch; a line that waited for that starts only if there is still room ``FOLLOW_UP_S``
+later. A claimed job's lease is renewed while it runs; a worker that dies (``kill -9``) stops
+renewing, and after ``lease_s`` any worker — this process restarted, or another replica —
+claims the job again.
 Between jobs the worker gives ``idle`` a turn (batch finalization, pruning).
 """
 
