@@ -13,9 +13,9 @@ a whole batch of statements on a plain ``sqlite3`` connection with the store's p
   on an fsync;
 - **on the writer thread**, whose connection waits up to the busy timeout, whenever another
   process (a second replica on the same file, the ``glmserve keys`` command) holds the write
-  lock; the thread also runs a WAL checkpoint after every ``CHECKPOINT_EVERY`` inline transactions, off the
-  loop (the batch that reached the count waits for it, as SQLite's own autocheckpoint makes
-  one commit in a few hundred wait), so the WAL is copied back and reused instead of growing.
+  lock. The thread also runs a WAL checkpoint after every ``CHECKPOINT_EVERY`` inline
+  transactions, off the loop (the batch that reached the count waits for it, as SQLite's own
+  autocheckpoint makes one commit in a few hundred wait), so the WAL is reused, not grown.
 
 Measured on the 2-core VM (one client, ``/v1/embeddings`` one input at a time): the usage row's
 commit, from its hand-over to the usage writer to done, 0.42-0.53 ms through the thread and

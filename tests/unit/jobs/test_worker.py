@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,31 +73,22 @@ def test_a_line_waiting_for_capacity_is_dropped_when_its_batch_is_cancelled(tmp_
     asyncio.run(main())
 
 
-def test_a_line_that_waited_for_room_starts_only_if_there_is_still_room_a_moment_later(
-    tmp_path: Path, monkeypatch: Any
-) -> None:
-    """A request ending makes room; its client's next one, right behind it, takes the room
-    back. The line checks again ``FOLLOW_UP_S`` later and starts only when the room stayed."""
-    monkeypatch.setattr("glmserve.jobs.worker.FOLLOW_UP_S", 0.3)
+def started_after(db: Path, spare: Callable[[float], bool]) -> float:
+    """Seconds from the worker's start to the one line's run; ``spare`` gets the seconds since."""
 
     async def main() -> float:
-        store = await open_store(f"sqlite+aiosqlite:///{tmp_path / 'jobs.db'}")
+        store = await open_store(f"sqlite+aiosqlite:///{db}")
         jobs, runner = JobStore(store), Runner()
         loop = asyncio.get_running_loop()
-        # busy, then a gap between two requests of one client, busy again, then idle for good
-        timeline = [(0.0, False), (0.2, True), (0.25, False), (0.6, True)]
         start = loop.time()
 
         async def endpoint_of(job: Job) -> str | None:
             return CHAT
 
-        def spare(job: Job) -> bool:
-            now = loop.time() - start
-            return [free for at, free in timeline if at <= now][-1]
-
         worker = JobWorker(
-            jobs, runner, JobSettings(poll_s=0.05), endpoint_of=endpoint_of, idle=nothing, spare=spare
-        )  # type: ignore[arg-type]
+            jobs, runner, JobSettings(poll_s=0.05), endpoint_of=endpoint_of, idle=nothing,
+            spare=lambda job: spare(loop.time() - start),
+        )  # type: ignore[arg-type]  # fmt: skip
         await jobs.insert([line(0)])
         worker.start()
         try:
@@ -111,40 +103,25 @@ def test_a_line_that_waited_for_room_starts_only_if_there_is_still_room_a_moment
         assert runner.ran == ["b:0"]
         return ran_at
 
-    ran_at = asyncio.run(main())
+    return asyncio.run(main())
+
+
+def test_a_line_that_waited_for_room_starts_only_if_there_is_still_room_a_moment_later(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """A request ending makes room; its client's next one, right behind it, takes the room
+    back. The line checks again ``FOLLOW_UP_S`` later and starts only when the room stayed."""
+    monkeypatch.setattr("glmserve.jobs.worker.FOLLOW_UP_S", 0.3)
+    # busy, then a gap between two requests of one client, busy again, then idle for good
+    timeline = [(0.0, False), (0.2, True), (0.25, False), (0.6, True)]
+
+    ran_at = started_after(tmp_path / "jobs.db", lambda now: [free for at, free in timeline if at <= now][-1])
     assert ran_at >= 0.6, f"the line started at {ran_at:.2f}s, in the gap between two requests"
     assert ran_at < 1.5, f"the line waited until {ran_at:.2f}s"
 
 
 def test_a_line_with_room_at_once_starts_at_once(tmp_path: Path, monkeypatch: Any) -> None:
     monkeypatch.setattr("glmserve.jobs.worker.FOLLOW_UP_S", 5.0)
-
-    async def main() -> float:
-        store = await open_store(f"sqlite+aiosqlite:///{tmp_path / 'jobs.db'}")
-        jobs, runner = JobStore(store), Runner()
-
-        async def endpoint_of(job: Job) -> str | None:
-            return CHAT
-
-        worker = JobWorker(
-            jobs,
-            runner,
-            JobSettings(poll_s=0.05),
-            endpoint_of=endpoint_of,
-            idle=nothing,
-            spare=lambda job: True,
-        )  # type: ignore[arg-type]
-        started = time.monotonic()
-        await jobs.insert([line(0)])
-        worker.start()
-        try:
-            for _ in range(300):
-                if runner.ran:
-                    break
-                await asyncio.sleep(0.01)
-            return time.monotonic() - started
-        finally:
-            await worker.close()
-            await store.close()
-
-    assert asyncio.run(main()) < 2.0, "a line with room waited for a follow-up"
+    assert started_after(tmp_path / "jobs.db", lambda now: True) < 2.0, (
+        "a line with room waited for a follow-up"
+    )
