@@ -2,9 +2,9 @@
 
 llama.cpp does the work: tokenization, the encoder, the GGUF's pooling (mean for the packaged
 models) and any Dense projections, and L2 normalization. ``handle_embeddings`` blocks its caller,
-so each request runs on a worker thread; at most ``parallel`` requests are inside llama.cpp
-(which spreads a request's inputs over its slots) and ``max_waiting`` more may queue, past that
-429 ``1302``.
+so each request runs on one of ``parallel`` threads of the engine's own (``call_threads``); at
+most ``parallel`` requests are inside llama.cpp (which spreads a request's inputs over its slots)
+and ``max_waiting`` more may queue, past that 429 ``1302``.
 
 ``dimensions`` shortens a vector the Matryoshka way (the first ``d`` components, normalized
 again), which only models trained for it support; the front-end checks the size first.
@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from glmserve.engines.base import Embedding, EmbeddingJob, Event, Relevance, RerankJob, Usage
+from glmserve.engines.llamacpp.call_threads import CallThreads
 from glmserve.engines.llamacpp.loopback import Loopback
 from glmserve.errors import EngineError, InvalidField, RateLimited
 
@@ -89,7 +89,7 @@ class LlamaCppEmbedder:
         self.loopback = Loopback.attach(params)
         self._server = xllamacpp.Server(params)
         self.loopback.bind(self._server)
-        self._pool = ThreadPoolExecutor(cfg.parallel, thread_name_prefix=f"embed-{name}")
+        self._threads = CallThreads(cfg.parallel, f"embed-{name}")
         self._free = asyncio.Semaphore(cfg.parallel)
         self.waiting = 0
         self.native_dimensions = len(self._call({"input": ["x"]})["data"][0]["embedding"])
@@ -108,8 +108,7 @@ class LlamaCppEmbedder:
         finally:
             self.waiting -= 1
         try:
-            loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(self._pool, self._call, {"input": inputs})
+            result = await self._threads.call(self._call, {"input": inputs})
         finally:
             self._free.release()
         if "error" in result:
@@ -142,4 +141,4 @@ class LlamaCppEmbedder:
 
     async def close(self) -> None:
         await self.loopback.close()
-        await asyncio.to_thread(self._pool.shutdown, wait=True, cancel_futures=True)
+        await self._threads.close()

@@ -1,0 +1,113 @@
+"""CallThreads: blocking calls on threads of their own, results and errors back on the loop."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import pytest
+
+from glmserve.engines.llamacpp.call_threads import CallThreads
+
+
+def in_a_loop(test: Callable[[], Coroutine[Any, Any, None]]) -> Callable[[], None]:
+    @functools.wraps(test)
+    def run() -> None:
+        asyncio.run(test())
+
+    return run
+
+
+@in_a_loop
+async def test_result_comes_back_from_a_named_thread_of_its_own() -> None:
+    threads = CallThreads(2, "embed-x")
+    try:
+        name = await threads.call(lambda: threading.current_thread().name)
+        assert name.startswith("embed-x_")
+        assert name != threading.current_thread().name
+        assert await threads.call(lambda a, b: a + b, 2, 3) == 5
+    finally:
+        await threads.close()
+
+
+@in_a_loop
+async def test_an_error_reaches_the_caller_with_its_type() -> None:
+    threads = CallThreads(1, "t")
+
+    def fail() -> None:
+        raise ValueError("bad input")
+
+    try:
+        with pytest.raises(ValueError, match="bad input"):
+            await threads.call(fail)
+        assert await threads.call(lambda: "still serving") == "still serving"
+    finally:
+        await threads.close()
+
+
+@in_a_loop
+async def test_calls_run_side_by_side_up_to_the_thread_count_and_the_loop_stays_free() -> None:
+    threads = CallThreads(2, "t")
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    ticker = asyncio.create_task(tick())
+    try:
+        started = time.perf_counter()
+        await asyncio.gather(threads.call(time.sleep, 0.3), threads.call(time.sleep, 0.3))
+        two = time.perf_counter() - started
+        started = time.perf_counter()
+        await asyncio.gather(*(threads.call(time.sleep, 0.2) for _ in range(3)))
+        three = time.perf_counter() - started
+    finally:
+        ticker.cancel()
+        await threads.close()
+    assert two < 0.55  # side by side, not 0.6 s one after the other
+    assert three >= 0.4  # a third call waits for a free thread
+    assert ticks >= 40  # the loop ran while the calls blocked their threads
+
+
+@in_a_loop
+async def test_a_cancelled_caller_drops_the_result_and_the_thread_serves_the_next() -> None:
+    threads = CallThreads(1, "t")
+    finished = threading.Event()
+
+    def slow() -> str:
+        time.sleep(0.2)
+        finished.set()
+        return "late"
+
+    try:
+        task = asyncio.create_task(threads.call(slow))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await threads.call(lambda: "next") == "next"
+        assert finished.is_set()  # the cancelled call ran to its end before the next one
+    finally:
+        await threads.close()
+
+
+@in_a_loop
+async def test_close_cancels_queued_calls_and_refuses_new_ones() -> None:
+    threads = CallThreads(1, "t")
+    running = asyncio.ensure_future(threads.call(time.sleep, 0.2))
+    await asyncio.sleep(0.05)
+    queued = asyncio.ensure_future(threads.call(lambda: "never"))
+    await asyncio.sleep(0)
+    await threads.close()
+    await running  # the running call ends normally
+    with pytest.raises(asyncio.CancelledError):
+        await queued
+    with pytest.raises(RuntimeError, match="closed"):
+        await threads.call(lambda: None)
