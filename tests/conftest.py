@@ -39,13 +39,18 @@ def redis_url() -> str:
     return url
 
 
+# A connection is set-up, not a timed assertion: a loaded 2-core CI machine once took over 5 s
+# to start a PostgreSQL backend for a fixture. A missing server is still refused at once.
+CONNECT_TIMEOUT_S = 30
+
+
 async def _connects(url: str) -> None:
-    conn = await asyncpg.connect(url, timeout=5)
+    conn = await asyncpg.connect(url, timeout=CONNECT_TIMEOUT_S)
     await conn.close()
 
 
 async def _execute(url: str, statement: str) -> None:
-    conn = await asyncpg.connect(url, timeout=5)
+    conn = await asyncpg.connect(url, timeout=CONNECT_TIMEOUT_S)
     try:
         await conn.execute(statement)
     finally:
