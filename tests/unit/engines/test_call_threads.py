@@ -111,3 +111,18 @@ async def test_close_cancels_queued_calls_and_refuses_new_ones() -> None:
         await queued
     with pytest.raises(RuntimeError, match="closed"):
         await threads.call(lambda: None)
+
+
+@in_a_loop
+async def test_a_call_that_races_close_is_cancelled_not_left_waiting() -> None:
+    threads = CallThreads(1, "t")
+    running = asyncio.ensure_future(threads.call(time.sleep, 0.2))
+    await asyncio.sleep(0.05)
+    closing = asyncio.ensure_future(threads.close())
+    await asyncio.sleep(0)  # close has queued the threads' ends and waits for them
+    threads._closed = False  # a caller that looked before close did queues behind those ends
+    late = asyncio.ensure_future(threads.call(lambda: "never"))
+    await closing
+    await running
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(late, 2)

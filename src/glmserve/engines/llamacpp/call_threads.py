@@ -82,3 +82,11 @@ class CallThreads:
         for _ in self._threads:
             self._jobs.put(None)
         await asyncio.to_thread(lambda: [t.join() for t in self._threads])
+        while True:  # a call that raced ``close`` and queued behind the threads' ends
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            if job is not None:
+                loop, done, _, _ = job
+                self._reply(loop, _cancel, done)
