@@ -82,7 +82,10 @@ class PostgresWriter:
                     self._drop()
                     raise DBAPIError(sql, None, exc) from exc
                 raise refused(sql, None, exc) from exc
-            except asyncpg.InterfaceError as exc:  # e.g. the connection was closed under it
+            # The connection was closed under it, or asyncpg's protocol lost its state (a
+            # server restart mid-batch once surfaced as InternalClientError): the server failed,
+            # not the statement, so it is raised as a plain DBAPIError and the batch is retried.
+            except (asyncpg.InterfaceError, asyncpg.InternalClientError) as exc:
                 self._drop()
                 raise DBAPIError(sql, None, exc) from exc
             except BaseException:  # OSError (unreachable), a cancellation mid-transaction

@@ -126,3 +126,46 @@ def test_a_many_row_sqlite_batch_commits_whole_or_not_at_all(tmp_path: Any) -> N
     count, spent = asyncio.run(main())
     assert count == len(rows), "the clashing batch left rows behind"
     assert spent == sum(r["spent"] for r in rows)
+
+
+def test_postgres_protocol_failure_mid_batch_is_a_retryable_error_and_reconnects(
+    pg_schemas: Any, monkeypatch: Any
+) -> None:
+    """asyncpg's InternalClientError (seen once when PostgreSQL restarted under a batch) is the
+    server's failure: a plain DBAPIError, which the usage recorder retries; the next batch runs
+    on a new connection."""
+    import asyncpg
+
+    from glmserve.store.db import unreachable
+
+    real = asyncpg.Connection.executemany
+    failures = [asyncpg.InternalClientError("protocol state lost")]
+
+    async def flaky(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return await real(self, *args, **kwargs)
+
+    url = pg_schemas.new()
+
+    async def main() -> tuple[BaseException, bool, list[str]]:
+        store = await open_store(url)
+        try:
+            await store.run([(INSERT, [{"key_id": "a", "period": "total", "spent": 1}])])
+            first = store._postgres._conn  # type: ignore[union-attr]
+            monkeypatch.setattr(asyncpg.Connection, "executemany", flaky)
+            with pytest.raises(DBAPIError) as failed:
+                await store.run([(INSERT, [{"key_id": "b", "period": "total", "spent": 2}])])
+            await store.run([(INSERT, [{"key_id": "b", "period": "total", "spent": 2}])])
+            reconnected = store._postgres._conn is not first  # type: ignore[union-attr]
+            async with store.engine.connect() as conn:
+                rows = await conn.execute(text("SELECT key_id FROM key_budget ORDER BY key_id"))
+                found = [str(r[0]) for r in rows]
+            return failed.value, reconnected, found
+        finally:
+            await store.close()
+
+    error, reconnected, rows = asyncio.run(main())
+    assert type(error) is DBAPIError and unreachable(error)
+    assert reconnected
+    assert rows == ["a", "b"]
