@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
+
+from glmserve.tally import Tally, TallyCounter, TallyGauge, TallyHistogram
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160, 320)
 TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -80,27 +82,32 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         reg = self.registry
-        self.requests = Counter(
-            "glmserve_requests", "Chat requests by model, HTTP status and Zhipu code",
-            ["model", "status", "code"], registry=reg,
-        )  # fmt: skip
-        self.tokens = Counter(
-            "glmserve_tokens", "Tokens by model and kind (prompt, completion, reasoning, cached)",
-            ["model", "kind"], registry=reg,
-        )  # fmt: skip
-        self.ttft = Histogram(
+        # Updated by every request: plain numbers (``tally``), read at scrape time.
+        self.requests = TallyCounter(
+            "glmserve_requests",
+            "Chat requests by model, HTTP status and Zhipu code",
+            ["model", "status", "code"],
+        )
+        self.tokens = TallyCounter(
+            "glmserve_tokens",
+            "Tokens by model and kind (prompt, completion, reasoning, cached)",
+            ["model", "kind"],
+        )
+        self.ttft = TallyHistogram(
             "glmserve_time_to_first_token_seconds", "Time from admission to the first event",
-            ["model"], buckets=TTFT_BUCKETS, registry=reg,
+            ["model"], TTFT_BUCKETS,
         )  # fmt: skip
-        self.latency = Histogram(
+        self.latency = TallyHistogram(
             "glmserve_request_duration_seconds", "Time from admission to the answer's end",
-            ["model"], buckets=LATENCY_BUCKETS, registry=reg,
+            ["model"], LATENCY_BUCKETS,
         )  # fmt: skip
-        self.in_flight = Gauge("glmserve_requests_in_flight", "Chat requests being answered", registry=reg)
-        self.http = Counter(
-            "glmserve_http_requests", "HTTP requests by method, route and status",
-            ["method", "route", "status"], registry=reg,
-        )  # fmt: skip
+        self.in_flight = TallyGauge("glmserve_requests_in_flight", "Chat requests being answered")
+        self.http = TallyCounter(
+            "glmserve_http_requests",
+            "HTTP requests by method, route and status",
+            ["method", "route", "status"],
+        )
+        reg.register(Tally(self.requests, self.tokens, self.ttft, self.latency, self.in_flight, self.http))
         self.usage_write_errors = Counter(
             "glmserve_usage_write_errors", "Usage batches the database refused", registry=reg
         )

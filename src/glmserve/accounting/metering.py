@@ -107,16 +107,18 @@ class Metering:
     def observe(self, row: UsageRow, *, admitted: bool) -> None:
         model = row.model if row.model in self._router.names else "-"
         m = self.metrics
-        m.requests.labels(model, str(row.status), row.error_code or "-").inc()
+        m.requests.inc((model, str(row.status), row.error_code or "-"))
         if admitted:
             m.in_flight.dec()
-            m.latency.labels(model).observe(row.latency_ms / 1000)
+            m.latency.observe((model,), row.latency_ms / 1000)
         if row.ttft_ms is not None:
-            m.ttft.labels(model).observe(row.ttft_ms / 1000)
-        for kind in ("prompt", "completion", "reasoning", "cached"):
-            count = getattr(row, f"{kind}_tokens")
+            m.ttft.observe((model,), row.ttft_ms / 1000)
+        for kind, count in (
+            ("prompt", row.prompt_tokens), ("completion", row.completion_tokens),
+            ("reasoning", row.reasoning_tokens), ("cached", row.cached_tokens),
+        ):  # fmt: skip
             if count:
-                m.tokens.labels(model, kind).inc(count)
+                m.tokens.inc((model, kind), count)
 
     @property
     def keeps_content(self) -> bool:

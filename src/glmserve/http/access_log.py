@@ -61,7 +61,7 @@ class AccessLogMiddleware:
     def _record(self, scope: Scope, outcome: dict[str, int], elapsed: float) -> None:
         route = getattr(scope.get("route"), "path", None) or UNMATCHED
         status = outcome["status"]
-        self.metrics.http.labels(scope["method"], route, str(status)).inc()
+        self.metrics.http.inc((scope["method"], route, str(status)))
         if self.enabled:
             self.log.info("%s", orjson.dumps(entry(scope, route, status, outcome["bytes"], elapsed)).decode())
 
