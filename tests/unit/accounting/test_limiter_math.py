@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from glmserve.accounting.auth import Principal
 from glmserve.accounting.limiters.base import Decision, Quota
@@ -159,3 +162,43 @@ def test_ratelimit_headers_only_for_the_limits_a_key_has() -> None:
         "x-ratelimit-reset-requests": "59.75s",
     }
     assert ratelimit_headers(run(limiter, Quota(concurrency=1), key="c")) == {}
+
+
+class _NaiveWindow:
+    """The definition, computed from scratch at every question."""
+
+    def __init__(self, window_s: int) -> None:
+        self.window_s, self.buckets = window_s, {}  # type: ignore[var-annotated]
+
+    def live(self, now: float) -> dict[int, int]:
+        return {s: a for s, a in self.buckets.items() if s > math.floor(now) - self.window_s}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(("add", "adjust", "ask")), st.floats(-3, 40), st.integers(-5, 50)),
+        max_size=60,
+    )
+)
+def test_window_running_total_matches_the_definition_even_when_the_clock_goes_back(
+    steps: list[tuple[str, float, int]],
+) -> None:
+    window, naive, now = Window(10), _NaiveWindow(10), 1000.0
+    for op, dt, amount in steps:
+        now += dt  # dt < 0: the clock went back
+        second = math.floor(now)
+        window.prune(now)
+        naive.buckets = naive.live(now)
+        if op == "add" and amount > 0:
+            window.add(second, amount)
+            naive.buckets[second] = naive.buckets.get(second, 0) + amount
+        elif op == "adjust":
+            target = second - abs(amount) % 12
+            window.adjust(target, -1)
+            if target in naive.buckets:
+                naive.buckets[target] -= 1
+        assert window.total() == sum(naive.buckets.values())
+        assert list(window.buckets) == sorted(window.buckets)
+        oldest = min(naive.buckets) if naive.buckets else None
+        assert window.reset_s(now) == (0.0 if oldest is None else max(0.0, oldest + 10 - now))

@@ -45,10 +45,9 @@ class MemoryLimiter:
         state = self._state(key)
         state.prune(now)
         refused, wait = _refusal(state, quota, now)
-        requests = _window_state(state.requests, quota.rpm, now)
-        token_state = _window_state(state.tokens, quota.tpm, now)
         if refused is not None:
-            return Decision(None, refused, wait, requests, token_state)
+            requests = _window_state(state.requests, quota.rpm, now)
+            return Decision(None, refused, wait, requests, _window_state(state.tokens, quota.tpm, now))
         second = math.floor(now)
         lease = Lease(key, secrets.token_hex(8), second, tokens, quota.rpm is not None, quota.tpm is not None)
         if lease.counted_request:

@@ -11,31 +11,48 @@ import math
 
 
 class Window:
+    """Per-second buckets, oldest first, with their running total (every step but a clock that
+    went back is O(1) or O(buckets leaving); a request's admission reads the total several times)."""
+
     def __init__(self, window_s: int) -> None:
         self.window_s = window_s
-        self.buckets: dict[int, int] = {}
+        self.buckets: dict[int, int] = {}  # in ascending order of second
+        self._total = 0
 
     def prune(self, now: float) -> None:
         oldest = math.floor(now) - self.window_s
-        for second in [s for s in self.buckets if s <= oldest]:
-            del self.buckets[second]
+        buckets = self.buckets
+        while buckets:
+            second = next(iter(buckets))
+            if second > oldest:
+                return
+            self._total -= buckets.pop(second)
 
     def total(self) -> int:
-        return sum(self.buckets.values())
+        return self._total
 
     def add(self, second: int, amount: int) -> None:
-        self.buckets[second] = self.buckets.get(second, 0) + amount
+        buckets = self.buckets
+        if second in buckets:
+            buckets[second] += amount
+        else:
+            behind = bool(buckets) and second < next(reversed(buckets))
+            buckets[second] = amount
+            if behind:  # the clock went back: keep the order
+                self.buckets = dict(sorted(buckets.items()))
+        self._total += amount
 
     def adjust(self, second: int, delta: int) -> None:
         """Correct an earlier count, if its bucket is still in the window."""
         if second in self.buckets:
             self.buckets[second] += delta
+            self._total += delta
 
     def wait_below(self, limit: int, now: float) -> float:
         """Seconds until the total drops below ``limit`` as old buckets leave the window."""
-        need, freed = self.total() - limit + 1, 0
-        for second in sorted(self.buckets):
-            freed += self.buckets[second]
+        need, freed = self._total - limit + 1, 0
+        for second, amount in self.buckets.items():
+            freed += amount
             if freed >= need:
                 return max(0.0, second + self.window_s - now)
         return float(self.window_s)
@@ -44,4 +61,4 @@ class Window:
         """Seconds until the oldest counted use leaves the window (0 when nothing is counted)."""
         if not self.buckets:
             return 0.0
-        return max(0.0, min(self.buckets) + self.window_s - now)
+        return max(0.0, next(iter(self.buckets)) + self.window_s - now)
