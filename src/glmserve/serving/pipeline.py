@@ -79,10 +79,15 @@ class Pipeline:
         try:
             events, x_cache = await self._events(plan, principal.key_id, cache_control)
             events = meter.watch(events, x_cache)
+            # Given to the response as it is built (adding them afterwards rescans its headers).
+            headers = meter.ticket.headers
+            if x_cache is not None:
+                headers = {**headers, "x-cache": x_cache}
             if plan.stream:
-                response = await self._stream(events, rendering, gone)
+                response = await self._stream(events, rendering, gone, headers)
             else:
-                response = json_response(await unless_gone(self._collect(events, rendering), gone))
+                body = await unless_gone(self._collect(events, rendering), gone)
+                response = json_response(body, headers=headers)
         except ClientGone:
             meter.finish_later(CLIENT_GONE, None)  # a no-op where the event stream recorded it
             return Response(status_code=CLIENT_GONE)
@@ -95,9 +100,6 @@ class Pipeline:
         except BaseException:
             meter.finish_later(CLIENT_GONE, None)
             raise
-        response.headers.update(meter.ticket.headers)
-        if x_cache is not None:
-            response.headers["x-cache"] = x_cache
         return response
 
     async def _events(
@@ -123,7 +125,9 @@ class Pipeline:
         return await rendering.body(seen)
 
     @staticmethod
-    async def _stream(events: AsyncIterator[Event], rendering: Rendering, gone: Gone) -> Response:
+    async def _stream(
+        events: AsyncIterator[Event], rendering: Rendering, gone: Gone, headers: dict[str, str]
+    ) -> Response:
         # Waiting for a slot happens before the first event, so a client that leaves the queue
         # is noticed, and an error there still gets a real HTTP status.
         async def first_event() -> Event | None:
@@ -153,4 +157,4 @@ class Pipeline:
             finally:
                 await events.aclose()  # type: ignore[attr-defined]
 
-        return StreamingResponse(body(), media_type=rendering.media_type, headers=STREAM_HEADERS)
+        return StreamingResponse(body(), media_type=rendering.media_type, headers=STREAM_HEADERS | headers)
