@@ -109,7 +109,17 @@ def create_app(settings: Settings, *, services: Services | None = None, **inject
             app.state.services = built
             yield
 
-    app = FastAPI(title="glmserve", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    # FastAPI's native OpenTelemetry asks the global providers on every request whether anyone
+    # listens; glmserve's own metrics are Prometheus (``/metrics``) and its own access log.
+    no_otel: Any = {"tracing": False, "metrics": False, "logs": False}
+    app = FastAPI(
+        title="glmserve",
+        lifespan=lifespan,
+        telemetry=no_otel,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     if services is not None:
         app.state.services = services
     included = _routers()
