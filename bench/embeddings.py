@@ -195,8 +195,14 @@ def main() -> None:
     invalid = targets.busy(load, cpus)
     if invalid:
         print(f"INVALID RUN: 1-minute load average {load:.2f} on {cpus} CPUs at the start", flush=True)
+    cpu_before = targets.cpu_times()
     result = run(args)
-    result |= {"key": args.key, "loadavg_start": load, "invalid": invalid}
+    steal = targets.steal_share(cpu_before, targets.cpu_times())
+    print(f"CPU steal during the run: {steal:.1%}")
+    if targets.stolen(steal):
+        print(f"INVALID RUN: the hypervisor took {steal:.1%} of CPU time (steal) during the run", flush=True)
+        invalid = True
+    result |= {"key": args.key, "loadavg_start": load, "steal_share": round(steal, 4), "invalid": invalid}
     if invalid:
         print("RUN INVALID: the verdicts above do not count")
     result["date"] = datetime.date.today().isoformat()

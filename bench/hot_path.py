@@ -231,9 +231,15 @@ def main() -> None:
     failed: dict[str, str] = {}
     log = args.data_dir / "logs" / "hot-fake-upstream.log"
     started_at = dt.datetime.now().isoformat(timespec="seconds")
+    cpu_before = targets.cpu_times()
     with server_process(fake, env=dict(os.environ), health_url=f"{upstream}/models", log_path=log):
         for n in range(args.passes):
             one_pass(n, args, upstream, runs, failed)
+    steal = targets.steal_share(cpu_before, targets.cpu_times())
+    print(f"CPU steal during the run: {steal:.1%}")
+    if targets.stolen(steal):
+        print(f"INVALID RUN: the hypervisor took {steal:.1%} of CPU time (steal) during the run", flush=True)
+        invalid = True
     verdicts = judge(runs, args, invalid)
     print("\nMedian over passes (range):")
     print("\n".join(table(runs)))
@@ -246,6 +252,7 @@ def main() -> None:
         "meta": {
             "date": started_at, "machine": platform.platform(), "cpus": cpus,
             "loadavg_start": load, "loadavg_end": os.getloadavg()[0], "invalid": invalid,
+            "steal_share": round(steal, 4),
             "passes": args.passes, "seconds": args.seconds, "warmup": args.warmup,
             "litellm": litellm_proxy.LITELLM, "wrk": wrk_load.WRK,
             "targets": [t.describe() for t in TARGETS],

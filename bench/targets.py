@@ -22,10 +22,15 @@ throughput. Where a table shows a p95 for fewer requests it shows "-" instead.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 MIN_REQUESTS_PER_PASS = 20  # per pass, contender and concurrency level: enough for a p95
 MIN_PASSES = 2  # the order alternates, so two passes put each contender first once
 MAX_LOAD_PER_CPU = 0.5  # 1-minute load average per CPU at the start above this: the run is INVALID
+# The share of CPU time the hypervisor gave to other guests during the run (``steal`` in
+# /proc/stat) above this: the run is INVALID. Added 2026-12-02, after a hot-path run whose
+# steal rose from about 1% to 15-33% mid-run and tripled every latency, the direct call's too.
+MAX_STEAL_SHARE = 0.05
 
 
 @dataclass(frozen=True)
@@ -137,3 +142,22 @@ def gateway_lines() -> list[str]:
 
 def busy(loadavg_1min: float, cpus: int) -> bool:
     return loadavg_1min > MAX_LOAD_PER_CPU * max(cpus, 1)
+
+
+def cpu_times() -> tuple[int, int]:
+    """(steal, all) CPU time in jiffies since boot, summed over CPUs (0, 0 where unknown)."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return 0, 0
+    return (fields[7] if len(fields) > 7 else 0), sum(fields)
+
+
+def steal_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """The share of CPU time stolen between two ``cpu_times`` readings."""
+    elapsed = after[1] - before[1]
+    return (after[0] - before[0]) / elapsed if elapsed > 0 else 0.0
+
+
+def stolen(share: float) -> bool:
+    return share > MAX_STEAL_SHARE
