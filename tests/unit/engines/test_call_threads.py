@@ -126,3 +126,40 @@ async def test_a_call_that_races_close_is_cancelled_not_left_waiting() -> None:
     await running
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(late, 2)
+
+
+@in_a_loop
+async def test_a_started_call_runs_on_a_thread_and_reports_through_its_own_channel() -> None:
+    threads = CallThreads(2, "chat-x")
+    loop = asyncio.get_running_loop()
+    got: asyncio.Queue[str] = asyncio.Queue()
+
+    def generate(prefix: str) -> None:
+        for i in range(3):
+            loop.call_soon_threadsafe(got.put_nowait, f"{prefix}{i}:{threading.current_thread().name}")
+
+    try:
+        threads.start(generate, "c", abandoned=lambda: None)  # returns before the call has run
+        items = [await asyncio.wait_for(got.get(), 2) for _ in range(3)]
+    finally:
+        await threads.close()
+    assert [i.split(":")[0] for i in items] == ["c0", "c1", "c2"]
+    assert all(i.split(":")[1].startswith("chat-x_") for i in items)
+
+
+@in_a_loop
+async def test_close_runs_abandoned_for_a_started_call_it_drops_and_a_failure_keeps_the_thread() -> None:
+    threads = CallThreads(1, "t")
+    ran: list[str] = []
+
+    def fail() -> None:
+        raise RuntimeError("a bug in the started call")
+
+    threads.start(fail, abandoned=lambda: ran.append("abandoned fail"))
+    threads.start(time.sleep, 0.2, abandoned=lambda: ran.append("abandoned sleep"))
+    await asyncio.sleep(0.05)  # fail ran (and was logged), the sleep runs
+    threads.start(lambda: ran.append("ran"), abandoned=lambda: ran.append("abandoned"))
+    await threads.close()
+    assert ran == ["abandoned"]  # queued behind the sleep when close came: told, not run
+    with pytest.raises(RuntimeError, match="closed"):
+        threads.start(lambda: None, abandoned=lambda: None)

@@ -6,23 +6,28 @@ condition variables); a ``SimpleQueue`` to a waiting thread and one ``call_soon_
 back cost about 0.14 ms (both measured around a 5 ms blocking call). For an embedding of one
 sentence (about 10 ms in llama.cpp) that difference is 2-3% of the request.
 
-A call whose awaiting task is cancelled still runs to its end on its thread (llama.cpp cannot be
-interrupted there); its result is dropped. After ``close`` queued calls are not started: their
-callers see ``CancelledError``.
+``call`` awaits its result; ``start`` returns at once, for a call that reports its own outcome
+(the chat engine's generation pushes its chunks to the loop). A call whose awaiting task is
+cancelled still runs to its end on its thread (llama.cpp cannot be interrupted there); its
+result is dropped. After ``close`` queued calls are not started: an awaited one's caller sees
+``CancelledError``, a started one's ``abandoned`` callback runs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import queue
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+log = logging.getLogger("glmserve.engine")
 
-_Job = tuple[asyncio.AbstractEventLoop, asyncio.Future[Any], Callable[..., Any], tuple[Any, ...]]
+# (loop, future, fn, args) for ``call``; (None, abandoned, fn, args) for ``start``
+_Job = tuple[Any, Any, Callable[..., Any], tuple[Any, ...]]
 
 
 def _settle(done: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
@@ -59,9 +64,20 @@ class CallThreads:
         self._jobs.put((loop, done, fn, args))
         return await done
 
+    def start(self, fn: Callable[..., None], *args: Any, abandoned: Callable[[], None]) -> None:
+        """Run ``fn(*args)`` on a thread and return at once: ``fn`` reports its own outcome (a
+        streaming engine pushes its chunks to the loop). ``abandoned`` runs instead for a call
+        that ``close`` drops before it started, so its caller still hears of its end."""
+        if self._closed:
+            raise RuntimeError("CallThreads is closed")
+        self._jobs.put((None, abandoned, fn, args))
+
     def _serve(self) -> None:
         while (job := self._jobs.get()) is not None:
             loop, done, fn, args = job
+            if loop is None:  # started: ``done`` is what to do if it is dropped
+                self._run_started(done, fn, args)
+                continue
             if self._closed:
                 self._reply(loop, _cancel, done)
                 continue
@@ -70,6 +86,17 @@ class CallThreads:
             except BaseException as exc:  # handed to the caller, like run_in_executor does
                 result, error = None, exc
             self._reply(loop, _settle, done, result, error)
+
+    def _run_started(
+        self, abandoned: Callable[[], None], fn: Callable[..., None], args: tuple[Any, ...]
+    ) -> None:
+        try:
+            if self._closed:
+                abandoned()
+            else:
+                fn(*args)
+        except BaseException:  # ``fn`` reports its own errors; a thread must outlive its jobs
+            log.exception("a call started on %s failed", threading.current_thread().name)
 
     @staticmethod
     def _reply(loop: asyncio.AbstractEventLoop, fn: Callable[..., None], *args: Any) -> None:
@@ -87,6 +114,10 @@ class CallThreads:
                 job = self._jobs.get_nowait()
             except queue.Empty:
                 return
-            if job is not None:
-                loop, done, _, _ = job
+            if job is None:
+                continue
+            loop, done, fn, args = job
+            if loop is None:
+                self._run_started(done, fn, args)  # closed: its ``abandoned`` runs
+            else:
                 self._reply(loop, _cancel, done)

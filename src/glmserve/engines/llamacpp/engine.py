@@ -35,13 +35,13 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from glmserve.config.settings import EngineSettings
 from glmserve.engines.base import CompletionJob, Event, Generation
 from glmserve.engines.llamacpp import completions, translate
+from glmserve.engines.llamacpp.call_threads import CallThreads
 from glmserve.engines.llamacpp.loopback import Loopback
 from glmserve.errors import EngineError, RateLimited
 
@@ -87,7 +87,7 @@ class LlamaCppEngine:
         self.loopback = Loopback.attach(params)
         self._server = xllamacpp.Server(params)
         self.loopback.bind(self._server)
-        self._pool = ThreadPoolExecutor(cfg.parallel, thread_name_prefix=f"llama-{name}")
+        self._threads = CallThreads(cfg.parallel, f"llama-{name}")
         self._lock = threading.Lock()
         self._in_flight = 0
         self._prefilling = 0
@@ -202,20 +202,27 @@ class LlamaCppEngine:
             if not loop.is_closed():  # at shutdown a worker may outlive the loop
                 loop.call_soon_threadsafe(queue.put_nowait, item)
 
+        def finish() -> None:
+            # The slot first, then the end: the loop runs them in this order, so a caller that
+            # has seen the end finds the slot free. (The other way round, a caller whose loop
+            # closed on the end, as each ``asyncio.run`` does, could lose the release and the
+            # next generation would wait for a slot forever.)
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(self._free.release)
+            push(_END)
+
         def run() -> None:
             try:
                 self._run(handler, body, push, cancelled)
             finally:
-                # The slot first, then the end: the loop runs them in this order, so a caller that
-                # has seen the end finds the slot free. (The other way round, a caller whose loop
-                # closed on the end, as each ``asyncio.run`` does, could lose the release and the
-                # next generation would wait for a slot forever.)
-                if not loop.is_closed():
-                    loop.call_soon_threadsafe(self._free.release)
-                push(_END)
+                finish()
+
+        def abandoned() -> None:
+            push(EngineError("the engine closed before this generation started"))
+            finish()
 
         await self._admit()
-        loop.run_in_executor(self._pool, run)
+        self._threads.start(run, abandoned=abandoned)
         try:
             while (item := await queue.get()) is not _END:
                 if isinstance(item, Exception):
@@ -235,4 +242,4 @@ class LlamaCppEngine:
 
     async def close(self) -> None:
         await self.loopback.close()
-        await asyncio.to_thread(self._pool.shutdown, wait=True, cancel_futures=True)
+        await self._threads.close()
