@@ -18,6 +18,7 @@ import pytest
 from glmserve.config.settings import EngineSettings
 from glmserve.engines.base import Generation, Sampling, Text
 from glmserve.engines.llamacpp.engine import LlamaCppEngine
+from glmserve.errors import EngineError
 
 from .server_process import GlmServe
 
@@ -106,3 +107,17 @@ def test_ending_within_counts_the_tokens_left_before_max_tokens(engine: LlamaCpp
     assert far and not any(far), f"ending early in the answer: {far}"
     assert near[0], f"not ending near max_tokens: {near}"
     assert after is False, "a finished generation still counted"
+
+
+def test_a_generation_asked_of_a_closed_engine_is_refused_and_gives_its_slot_back(server: GlmServe) -> None:
+    cfg = EngineSettings(parallel=1, ctx_per_slot=512, threads=1, batch_threads=1)
+    closed = LlamaCppEngine("closed", server.model_path, cfg)
+
+    async def run() -> bool:
+        await closed.close()
+        with pytest.raises(EngineError, match="closed"):
+            async for _ in closed.stream(Generation(PROMPT, GREEDY)):
+                pass
+        return closed._free.locked()
+
+    assert asyncio.run(run()) is False, "the refused generation kept its slot"

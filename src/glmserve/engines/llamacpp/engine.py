@@ -222,7 +222,11 @@ class LlamaCppEngine:
             finish()
 
         await self._admit()
-        self._threads.start(run, abandoned=abandoned)
+        try:
+            self._threads.start(run, abandoned=abandoned)
+        except RuntimeError:  # the engine closed while this request waited for its slot
+            self._free.release()
+            raise EngineError("the engine is closed") from None
         try:
             while (item := await queue.get()) is not _END:
                 if isinstance(item, Exception):
