@@ -197,11 +197,8 @@ def main() -> None:
         print(f"INVALID RUN: 1-minute load average {load:.2f} on {cpus} CPUs at the start", flush=True)
     cpu_before = targets.cpu_times()
     result = run(args)
-    steal = targets.steal_share(cpu_before, targets.cpu_times())
-    print(f"CPU steal during the run: {steal:.1%}")
-    if targets.stolen(steal):
-        print(f"INVALID RUN: the hypervisor took {steal:.1%} of CPU time (steal) during the run", flush=True)
-        invalid = True
+    steal, stolen = targets.steal_since(cpu_before)
+    invalid = invalid or stolen
     result |= {"key": args.key, "loadavg_start": load, "steal_share": round(steal, 4), "invalid": invalid}
     if invalid:
         print("RUN INVALID: the verdicts above do not count")

@@ -235,11 +235,8 @@ def main() -> None:
     with server_process(fake, env=dict(os.environ), health_url=f"{upstream}/models", log_path=log):
         for n in range(args.passes):
             one_pass(n, args, upstream, runs, failed)
-    steal = targets.steal_share(cpu_before, targets.cpu_times())
-    print(f"CPU steal during the run: {steal:.1%}")
-    if targets.stolen(steal):
-        print(f"INVALID RUN: the hypervisor took {steal:.1%} of CPU time (steal) during the run", flush=True)
-        invalid = True
+    steal, stolen = targets.steal_since(cpu_before)
+    invalid = invalid or stolen
     verdicts = judge(runs, args, invalid)
     print("\nMedian over passes (range):")
     print("\n".join(table(runs)))

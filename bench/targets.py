@@ -159,5 +159,12 @@ def steal_share(before: tuple[int, int], after: tuple[int, int]) -> float:
     return (after[0] - before[0]) / elapsed if elapsed > 0 else 0.0
 
 
-def stolen(share: float) -> bool:
-    return share > MAX_STEAL_SHARE
+def steal_since(before: tuple[int, int]) -> tuple[float, bool]:
+    """The share of CPU time stolen since ``before`` (a ``cpu_times`` reading), printed, and
+    whether it makes the run INVALID."""
+    share = steal_share(before, cpu_times())
+    print(f"CPU steal during the run: {share:.1%}")
+    stolen = share > MAX_STEAL_SHARE
+    if stolen:
+        print(f"INVALID RUN: the hypervisor took {share:.1%} of CPU time (steal) during the run", flush=True)
+    return share, stolen
