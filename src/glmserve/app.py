@@ -89,6 +89,7 @@ def _routers() -> list[tuple[str, APIRouter]]:
     front_ends = (chat, models, embeddings, tokenizer, completions, responses, async_chat, files, batches)
     included = [(prefix, module.router) for prefix in API_PREFIXES for module in front_ends]
     included += [(prefix, messages.router) for prefix in MESSAGES_PREFIXES]
+    included.append(("/api/anthropic/v1", models.router))  # the anthropic SDK's models.list()
     return included + [("", module.router) for module in (health, admin, metrics_route, console)]
 
 

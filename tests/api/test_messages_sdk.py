@@ -270,3 +270,18 @@ def test_usage_rows_record_the_messages_protocol(server: GlmServe) -> None:
     assert (row["protocol"], row["key_id"], row["model"], row["status"]) == ("messages", key_id, MODEL, 200)
     assert row["completion_tokens"] == message.usage.output_tokens
     assert row["prompt_tokens"] == message.usage.input_tokens + (message.usage.cache_read_input_tokens or 0)
+
+
+def test_models_list_and_retrieve_through_the_anthropic_sdk(client: anthropic.Anthropic) -> None:
+    """``client.models.list()`` / ``retrieve`` (the key as ``x-api-key``): Anthropic's fields."""
+    page = client.models.list()
+    ids = [m.id for m in page.data]
+
+    assert "glm-4.6" in ids and len(ids) == len(set(ids))
+    assert page.has_more is False and page.first_id == ids[0] and page.last_id == ids[-1]
+    assert all(m.type == "model" and m.display_name == m.id for m in page.data)
+    assert page.data[0].created_at.tzinfo is not None  # parsed from RFC 3339
+    assert client.models.retrieve("glm-4.6").id == "glm-4.6"
+    with pytest.raises(anthropic.NotFoundError) as caught:
+        client.models.retrieve("glm-0-no-such-model")
+    assert caught.value.status_code == 404

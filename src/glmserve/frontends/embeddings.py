@@ -49,7 +49,8 @@ def route_of(router: ModelRouter, model: str, kind: str, endpoint: str) -> Route
         names = ", ".join(router.names_of(kind)) or "none is configured"
         wanted = f"{article(kind)} {kind} model ({names})"
         raise InvalidField(
-            f"model '{model}' is a {route.kind} model; {endpoint} takes {wanted}", param="model"
+            f"model '{model}' is {article(route.kind)} {route.kind} model; {endpoint} takes {wanted}",
+            param="model",
         )
     return route
 
