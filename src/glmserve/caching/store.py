@@ -17,11 +17,12 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from glmserve.engines.base import Event, Finish, Reasoning, Text, ToolCall, Usage
+from glmserve.engines.base import Event, Finish, Logprobs, Reasoning, Text, ToolCall, Usage
 
 log = logging.getLogger("glmserve.caching.cache")
 _KINDS: dict[str, type[Any]] = {
     "text": Text, "reasoning": Reasoning, "tool_call": ToolCall, "finish": Finish, "usage": Usage,
+    "logprobs": Logprobs,
 }  # fmt: skip
 _NAMES = {cls: name for name, cls in _KINDS.items()}
 
@@ -34,6 +35,8 @@ def decode_events(raw: bytes) -> list[Event]:
     events: list[Event] = []
     for item in orjson.loads(raw):
         cls = _KINDS[item.pop("kind")]
+        if cls is Logprobs:
+            item["content"] = tuple(item["content"])
         events.append(cls(**item))
     return events
 

@@ -107,7 +107,18 @@ class CompletionText:
     logprobs: tuple[TokenLogprob, ...] = ()
 
 
-Event = Text | Reasoning | ToolCall | Finish | Usage | Progress | Embedding | Relevance | CompletionText
+@dataclass(frozen=True, slots=True)
+class Logprobs:
+    """Chat ``logprobs``: the log-probabilities of the tokens of the delta that follows, as
+    OpenAI's ``logprobs.content`` entries (``token``, ``logprob``, ``bytes``, ``top_logprobs``: the
+    alternatives asked for, each ``token``, ``logprob``, ``bytes``). Plain dicts: they go to the
+    wire and into the response cache as they are."""
+
+    content: tuple[dict[str, Any], ...]
+
+
+ChatEvent = Text | Reasoning | ToolCall | Finish | Usage | Progress | Logprobs
+Event = ChatEvent | Embedding | Relevance | CompletionText
 
 
 @dataclass(slots=True)
@@ -158,6 +169,7 @@ class Generation:
     thinking: str | None = None
     reasoning_budget: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    logprobs: int | None = None  # None: none; else how many alternatives (top_logprobs) per token
 
 
 @dataclass(slots=True)

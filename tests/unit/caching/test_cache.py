@@ -10,7 +10,7 @@ import pytest
 from glmserve.caching.cache import CacheControl, cache_key, is_deterministic
 from glmserve.caching.single_flight import Flight, SingleFlight
 from glmserve.caching.store import MemoryStore, decode_events, encode_events
-from glmserve.engines.base import Event, Finish, Text, ToolCall, Usage
+from glmserve.engines.base import Event, Finish, Logprobs, Text, ToolCall, Usage
 from glmserve.frontends.chat.plan import to_generation
 from glmserve.frontends.chat.protocol import ChatCompletionRequest
 
@@ -51,6 +51,12 @@ def test_cache_control_directives() -> None:
 
 def test_events_round_trip_through_json() -> None:
     assert decode_events(encode_events(EVENTS)) == EVENTS
+
+
+def test_logprobs_round_trip_through_json() -> None:
+    entry = {"token": "Hi", "logprob": -0.5, "bytes": [72, 105], "top_logprobs": []}
+    events = [Logprobs((entry,)), Text("Hi"), Finish("stop")]
+    assert decode_events(encode_events(events)) == events
 
 
 def test_memory_store_expires_and_evicts_least_recently_used() -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from glmserve.engines.base import Finish, Reasoning, Text, ToolCall, Usage
+from glmserve.engines.base import Finish, Logprobs, Reasoning, Text, ToolCall, Usage
 from glmserve.engines.upstream.events import ChunkMapper, completion_events
 
 
@@ -201,3 +201,24 @@ def test_whole_completion() -> None:
 def test_completion_without_choices_is_an_error() -> None:
     with pytest.raises(ValueError):
         completion_events({"id": "x", "choices": []})
+
+
+def test_logprobs_come_before_the_delta_they_score_with_only_the_wire_fields() -> None:
+    top = [{"token": "Hi", "logprob": -0.1, "bytes": [72, 105], "id": 5}, {"token": "Yo", "logprob": -2.0}]
+    scored = {"content": [{"token": "Hi", "logprob": -0.1, "top_logprobs": top, "id": 5}]}
+    junk = {"content": [{"token": 3, "logprob": -1}, {"token": "x", "logprob": "bad"}, "nope"]}
+    events = run([
+        {"choices": [{"index": 0, "delta": {"content": "Hi"}, "logprobs": scored}]},
+        {"choices": [{"index": 0, "delta": {"content": "!"}, "logprobs": junk}]},
+        chunk({"content": "?"}, logprobs=None),
+    ])  # fmt: skip
+
+    hi = {"token": "Hi", "logprob": -0.1, "bytes": [72, 105]}
+    yo = {"token": "Yo", "logprob": -2.0, "bytes": [89, 111]}  # bytes from the token when absent
+    assert events == [
+        Logprobs(({**hi, "top_logprobs": [hi, yo]},)),
+        Text("Hi"),
+        Text("!"),
+        Text("?"),
+        Finish("stop"),
+    ]

@@ -103,3 +103,11 @@ def test_credentials() -> None:
     assert credential("openai", "sk-1", "jwt")() == "sk-1", "jwt applies to zhipu only"
     assert credential("zhipu", "a.b", "key")() == "a.b"
     assert credential("zhipu", "a.b", "jwt")().count(".") == 2
+
+
+def test_logprobs_are_asked_for_where_the_api_has_them() -> None:
+    assert request_body(gen(logprobs=3), "vllm", "m")["top_logprobs"] == 3
+    assert request_body(gen(logprobs=0), "openai", "m")["logprobs"] is True
+    assert "top_logprobs" not in request_body(gen(logprobs=0), "openai", "m")
+    assert "logprobs" not in request_body(gen(logprobs=2), "zhipu", "m")
+    assert "logprobs" not in request_body(gen(), "vllm", "m")

@@ -161,7 +161,10 @@ class LlamaCppEngine:
 
     def stream(self, generation: Generation) -> AsyncIterator[Event]:
         chat = self._server.handle_chat_completions
-        return self._generate(chat, lambda: translate.to_request(generation), translate.to_events)
+        top = generation.logprobs or 0
+        return self._generate(
+            chat, lambda: translate.to_request(generation), lambda c: translate.to_events(c, top)
+        )
 
     def complete(self, job: CompletionJob) -> AsyncIterator[Event]:
         """Legacy completions: each prompt continued as it is (no chat template)."""

@@ -5,8 +5,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from glmserve.engines.base import Event, Finish, Generation, Progress, Reasoning, Text, ToolCall, Usage
+from glmserve.engines.base import (
+    Event,
+    Finish,
+    Generation,
+    Logprobs,
+    Progress,
+    Reasoning,
+    Text,
+    ToolCall,
+    Usage,
+)
 from glmserve.engines.generation_defaults import engine_fields
+from glmserve.engines.logprobs import logprob_entries
 from glmserve.errors import ContextLengthExceeded, EngineError, GlmError, InvalidField, InvalidRequest
 
 FORCED_TOOL_PROMPT = (
@@ -79,6 +90,9 @@ def to_request(gen: Generation) -> dict[str, Any]:
     if s.stop:
         body["stop"] = s.stop
         body["verbose"] = True
+    if gen.logprobs is not None:  # llama.cpp gives none for 0 alternatives: ask for 1, drop it
+        body["logprobs"] = True
+        body["top_logprobs"] = max(1, gen.logprobs)
     if gen.tools and gen.tool_choice == "auto":
         body["tools"] = gen.tools
         body["tool_choice"] = "auto"
@@ -97,8 +111,9 @@ def to_request(gen: Generation) -> dict[str, Any]:
     return body
 
 
-def to_events(chunk: dict[str, Any]) -> list[Event]:
-    """Events carried by one streamed llama.cpp chunk; an ``error`` chunk raises."""
+def to_events(chunk: dict[str, Any], alternatives: int = 0) -> list[Event]:
+    """Events carried by one streamed llama.cpp chunk; an ``error`` chunk raises.
+    ``alternatives``: how many ``top_logprobs`` each token's logprobs keep."""
     if "error" in chunk:
         raise to_error(chunk["error"])
     events: list[Event] = []
@@ -107,6 +122,9 @@ def to_events(chunk: dict[str, Any]) -> list[Event]:
         events.append(progress)
     for choice in chunk.get("choices") or ():
         delta = choice.get("delta") or {}
+        if logprobs := logprob_entries(choice.get("logprobs")):  # the delta's own: before it
+            kept = tuple({**e, "top_logprobs": e["top_logprobs"][:alternatives]} for e in logprobs)
+            events.append(Logprobs(kept))
         if reasoning := delta.get("reasoning_content"):
             events.append(Reasoning(reasoning))
         if content := delta.get("content"):

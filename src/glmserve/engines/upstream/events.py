@@ -22,7 +22,8 @@ from typing import Any
 
 import orjson
 
-from glmserve.engines.base import Event, Finish, Progress, Reasoning, Text, ToolCall, Usage
+from glmserve.engines.base import Event, Finish, Logprobs, Progress, Reasoning, Text, ToolCall, Usage
+from glmserve.engines.logprobs import logprob_entries
 
 FINISH_ALIASES = {
     "function_call": "tool_calls",
@@ -128,6 +129,8 @@ class ChunkMapper:
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
             delta = choice.get("delta") or choice.get("message") or {}
+            if logprobs := logprob_entries(choice.get("logprobs")):  # the delta's own: before it
+                events.append(Logprobs(logprobs))
             if isinstance(delta, dict):
                 self._delta(delta, events)
             reason = choice.get("finish_reason")

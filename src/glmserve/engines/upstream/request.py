@@ -51,6 +51,10 @@ def _sampling(gen: Generation, kind: str, body: dict[str, Any]) -> None:
     body.update(upstream_fields(s, kind))
     if s.stop:
         body["stop"] = s.stop
+    if gen.logprobs is not None and kind != "zhipu":  # Zhipu's API has no logprobs
+        body["logprobs"] = True
+        if gen.logprobs:
+            body["top_logprobs"] = gen.logprobs
 
 
 def _tools(gen: Generation, kind: str, body: dict[str, Any]) -> None:

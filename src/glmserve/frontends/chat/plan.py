@@ -110,6 +110,7 @@ def to_generation(
     gen.json_schema = response_schema(req.response_format)
     gen.json_object = req.response_format is not None and req.response_format.type == "json_object"
     gen.thinking = req.thinking.type if req.thinking else None
+    gen.logprobs = (req.top_logprobs or 0) if req.logprobs else None
     return gen
 
 

@@ -90,6 +90,8 @@ class ChatCompletionRequest(_In):
     parallel_tool_calls: bool | None = None
     thinking: Thinking | None = None
     response_format: ResponseFormat | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = Field(None, ge=0, le=20)
 
     @property
     def stop_list(self) -> list[str]:

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from glmserve.engines.base import Event, Finish, Reasoning, Text, ToolCall, Usage
+from glmserve.engines.base import Event, Finish, Logprobs, Reasoning, Text, ToolCall, Usage
 from glmserve.errors import GlmError
 from glmserve.http import sse
 
@@ -43,6 +43,10 @@ def usage_body(usage: Usage | None) -> dict[str, Any] | None:
     }
 
 
+def logprobs_body(content: list[dict[str, Any]] | None) -> dict[str, Any] | None:
+    return None if content is None else {"content": content, "refusal": None}
+
+
 class CompletionBuilder:
     """Collects events into one non-stream response."""
 
@@ -53,11 +57,14 @@ class CompletionBuilder:
         self.tool_calls: dict[int, dict[str, Any]] = {}
         self.finish_reason = "stop"
         self.usage: Usage | None = None
+        self.logprobs: list[dict[str, Any]] | None = None  # None: not asked for
 
     def add(self, ev: Event) -> None:
         match ev:
             case Text(delta):
                 self.content.append(delta)
+            case Logprobs(content):
+                self.logprobs = (self.logprobs or []) + list(content)
             case Reasoning(delta):
                 self.reasoning.append(delta)
             case ToolCall(index, call_id, name, args):
@@ -86,7 +93,12 @@ class CompletionBuilder:
             "model": env.model,
             "request_id": env.request_id,
             "choices": [
-                {"index": 0, "message": message, "finish_reason": self.finish_reason, "logprobs": None}
+                {
+                    "index": 0,
+                    "message": message,
+                    "finish_reason": self.finish_reason,
+                    "logprobs": logprobs_body(self.logprobs),
+                }
             ],
             "usage": usage_body(self.usage),
         }
@@ -106,6 +118,7 @@ class ChunkEncoder:
         self._sent_role = False
         self._finish: str | None = None
         self._tool_ids: set[int] = set()
+        self._logprobs: list[dict[str, Any]] | None = None  # the next delta's
 
     def _chunk(self, choices: list[dict[str, Any]], usage: Usage | None = None) -> dict[str, Any]:
         env = self.envelope
@@ -128,12 +141,16 @@ class ChunkEncoder:
         if not self._sent_role:
             delta = {"role": "assistant", **delta}
             self._sent_role = True
-        return {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+        logprobs, self._logprobs = logprobs_body(self._logprobs), None
+        return {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": logprobs}
 
     def encode(self, ev: Event) -> list[dict[str, Any]]:
         match ev:
             case Text(delta):
                 return [self._chunk([self._delta({"content": delta})])]
+            case Logprobs(content):  # they ride on the chunk of the delta that follows them
+                self._logprobs = (self._logprobs or []) + list(content)
+                return []
             case Reasoning(delta) if delta:  # a signature alone has no place in chat completions
                 return [self._chunk([self._delta({"reasoning_content": delta})])]
             case ToolCall(index, call_id, name, args):
