@@ -160,3 +160,31 @@ def test_zai_sdk_batch_of_embeddings(server: GlmServe) -> None:
     assert batch.status == "completed" and batch.request_counts.completed == 2
     assert sorted(r["custom_id"] for r in out) == ["e0", "e1"]
     assert all(len(r["response"]["body"]["data"][0]["embedding"]) > 0 for r in out)
+
+
+def test_zhipu_guide_batch_names_v4_endpoints(server: GlmServe) -> None:
+    """Zhipu's batch guide writes ``/v4/chat/completions`` in the lines and in ``batches.create``
+    (through the zhipuai SDK here, which sends ``completion_window: null``); the batch echoes the
+    name it was given. A line whose url names another endpoint still fails the batch."""
+    from zhipuai import ZhipuAI
+
+    lines = [{**chat_line(f"z{n}"), "url": "/v4/chat/completions"} for n in range(2)]
+    zp = ZhipuAI(api_key=server.api_key, base_url=server.paas_url, max_retries=0)
+    file: Any = zp.files.create(file=("zhipu.jsonl", jsonl(lines)), purpose="batch")
+    batch: Any = zp.batches.create(input_file_id=file.id, endpoint="/v4/chat/completions")
+    deadline = time.monotonic() + POLL_S
+    while batch.status not in ("completed", "failed", "cancelled") and time.monotonic() < deadline:
+        time.sleep(0.3)
+        batch = zp.batches.retrieve(batch.id)
+    out = [json.loads(line) for line in zp.files.content(batch.output_file_id).content.splitlines()]
+
+    assert batch.endpoint == "/v4/chat/completions"
+    assert batch.status == "completed" and batch.request_counts.completed == 2
+    assert sorted(r["custom_id"] for r in out) == ["z0", "z1"]
+    assert all(r["response"]["body"]["choices"][0]["message"]["content"] for r in out)
+
+    mixed = [{**chat_line("m0"), "url": "/v4/embeddings"}]
+    other: Any = zp.files.create(file=("mixed.jsonl", jsonl(mixed)), purpose="batch")
+    refused: Any = zp.batches.create(input_file_id=other.id, endpoint="/v4/chat/completions")
+    assert refused.status == "failed"
+    assert [(e.line, e.code) for e in refused.errors.data] == [(1, "mismatched_endpoint")]

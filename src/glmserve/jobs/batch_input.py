@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from glmserve.errors import GlmError
+from glmserve.jobs.endpoints import canonical_endpoint
 
 MAX_ERRORS = 100  # reported per file; the rest are counted in the last entry
 
@@ -43,7 +44,7 @@ def _shape(raw: bytes, n: int, endpoint: str, seen: set[str]) -> Line | dict[str
         return _error(n, "duplicate_custom_id", f"custom_id '{custom_id}' appears twice", "custom_id")
     if item.get("method", "POST") != "POST":
         return _error(n, "invalid_method", "method must be POST", "method")
-    if item.get("url") != endpoint:
+    if canonical_endpoint(item.get("url")) != canonical_endpoint(endpoint):
         return _error(n, "mismatched_endpoint", f"url must be the batch's endpoint {endpoint}", "url")
     if not isinstance(item.get("body"), dict):
         return _error(n, "missing_required_parameter", "body is required (a JSON object)", "body")

@@ -21,8 +21,9 @@ import orjson
 
 from glmserve.errors import InvalidField, NotFound
 from glmserve.jobs.batch_input import Line, check_lines
+from glmserve.jobs.endpoints import ENDPOINTS_SAID, canonical_endpoint
 from glmserve.jobs.files import Files
-from glmserve.jobs.runner import ENDPOINTS, JobRunner
+from glmserve.jobs.runner import JobRunner
 from glmserve.store.batches import ACTIVE, BatchStore
 from glmserve.store.jobs import Job, JobStore
 
@@ -135,10 +136,10 @@ def _line_job(batch_id: str, key_id: str, n: int, line: Line, now: float) -> Job
 
 
 def _fields(body: dict[str, Any]) -> tuple[str, str, str, dict[str, Any] | None]:
-    endpoint, window = body.get("endpoint"), body.get("completion_window", "24h")
+    endpoint, window = body.get("endpoint"), body.get("completion_window") or "24h"  # zhipuai sends null
     file_id, metadata = body.get("input_file_id"), body.get("metadata")
-    if endpoint not in ENDPOINTS:
-        raise InvalidField(f"endpoint must be one of {', '.join(ENDPOINTS)}", param="endpoint")
+    if canonical_endpoint(endpoint) is None:
+        raise InvalidField(f"endpoint must be {ENDPOINTS_SAID}", param="endpoint")
     if window not in WINDOWS:
         raise InvalidField(
             f"completion_window must be one of {', '.join(WINDOWS)}", param="completion_window"

@@ -25,14 +25,11 @@ from glmserve.frontends.chat.render import ChatRendering, Envelope
 from glmserve.frontends.responses.render import never
 from glmserve.frontends.validation import parse
 from glmserve.images.inputs import ImageLoader
+from glmserve.jobs.endpoints import CHAT, EMBEDDINGS, ENDPOINTS_SAID, canonical_endpoint
 from glmserve.serving.model_router import ModelRouter
 from glmserve.serving.pipeline import Pipeline, generate, task_events
 from glmserve.serving.plan import AnyPlan, Rendering, TaskPlan
 from glmserve.store.jobs import Job
-
-CHAT = "/v1/chat/completions"
-EMBEDDINGS = "/v1/embeddings"
-ENDPOINTS = (CHAT, EMBEDDINGS)
 
 
 class JobRunner:
@@ -54,13 +51,14 @@ class JobRunner:
         self, endpoint: str, body: Any, request_id: str, protocol: str
     ) -> tuple[AnyPlan, Rendering]:
         """The checked plan of one request (raises its 400), and the rendering of its answer."""
+        endpoint = canonical_endpoint(endpoint) or endpoint
         if endpoint == EMBEDDINGS:
             emb = parse(embeddings.EmbeddingRequest, body)
             plan: AnyPlan = embeddings.build_plan(emb, self._router, self._max_inputs, request_id)
             plan.protocol = protocol
             return plan, embeddings.EmbeddingsRendering(emb.model, emb.encoding_format)
         if endpoint != CHAT:
-            raise InvalidField(f"endpoint must be one of {', '.join(ENDPOINTS)}", param="endpoint")
+            raise InvalidField(f"endpoint must be {ENDPOINTS_SAID}", param="endpoint")
         req = parse(ChatCompletionRequest, body)
         if req.stream:
             raise InvalidField("stream is not supported here; results are fetched later", param="stream")

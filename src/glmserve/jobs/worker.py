@@ -21,7 +21,8 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from glmserve.config.jobs import JobSettings
-from glmserve.jobs.runner import CHAT, JobRunner
+from glmserve.jobs.endpoints import CHAT
+from glmserve.jobs.runner import JobRunner
 from glmserve.store.jobs import Job, JobStore
 
 log = logging.getLogger("glmserve.jobs")

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request, Response
 from glmserve.errors import NotFound
 from glmserve.http.body import read_json
 from glmserve.http.responses import json_response
-from glmserve.jobs.runner import CHAT
+from glmserve.jobs.endpoints import CHAT
 from glmserve.services import authenticate, services
 from glmserve.store.jobs import Job
 
