@@ -285,3 +285,19 @@ def test_models_list_and_retrieve_through_the_anthropic_sdk(client: anthropic.An
     with pytest.raises(anthropic.NotFoundError) as caught:
         client.models.retrieve("glm-0-no-such-model")
     assert caught.value.status_code == 404
+
+
+@pytest.mark.parametrize("name", ["claude-opus-4-6", "claude-haiku-4-5-20251001"])
+def test_claude_code_default_model_names_are_served_by_their_tier(
+    client: anthropic.Anthropic, name: str
+) -> None:
+    """Claude Code without ``ANTHROPIC_MODEL`` sends its own ``claude-*`` names: they reach the
+    tier's model (``claude_tiers``) and the answer says the name that was asked for."""
+    message = client.messages.create(
+        model=name, max_tokens=4, messages=[{"role": "user", "content": "Say hi."}]
+    )
+    counted = client.messages.count_tokens(model=name, messages=[{"role": "user", "content": "Say hi."}])
+
+    assert message.model == name
+    assert message.content and message.content[0].type == "text" and message.content[0].text
+    assert message.usage.output_tokens > 0 and counted.input_tokens > 0

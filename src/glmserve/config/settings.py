@@ -208,6 +208,11 @@ class Settings(BaseSettings):
     model_cache: Path | None = Field(None, description="converted packaged models (default: in the venv)")
     models: list[ModelEntry] = Field(default_factory=default_models)
     aliases: dict[str, str] = Field(default_factory=default_aliases)
+    claude_tiers: dict[str, str] = Field(
+        default_factory=lambda: {"haiku": "glm-4.5-flash", "claude": "glm-4.6"},
+        description="a claude-* name that is not a model or alias: the model of the first of these "
+        "words it contains (every such name contains 'claude'); {}: none",
+    )
     master_key_file: Path | None = Field(None, description="default data_dir/master.key; replicas share one")
     redis_url: str | None = Field(None, description="share rate limits across replicas through Redis")
     limits: LimitSettings = Field(default_factory=LimitSettings)

@@ -44,9 +44,11 @@ class ModelRouter:
         *,
         leaves: list[Engine] | None = None,
         health: HealthChecker | None = None,
+        claude_tiers: dict[str, str] | None = None,
     ):
         self._routes = routes
         self._aliases = {a: t for a, t in aliases.items() if t in routes}
+        self._tiers = {word: t for word, t in (claude_tiers or {}).items() if t in routes}
         self.created = created
         self._leaves = leaves
         self._health = health
@@ -70,10 +72,20 @@ class ModelRouter:
         return [name for name, route in self._routes.items() if route.kind == kind]
 
     def resolve(self, name: str) -> Route:
-        route = self._routes.get(self._aliases.get(name, name))
+        route = self._routes.get(self._aliases.get(name, name)) or self._by_tier(name)
         if route is None:
             raise ModelNotFound(f"model '{name}' does not exist; see GET /models", param="model")
         return route
+
+    def _by_tier(self, name: str) -> Route | None:
+        """A ``claude-*`` name no table entry or alias knows (Claude Code's own defaults, dated
+        names, tiers to come) goes to the model of the first ``claude_tiers`` word it contains,
+        as Zhipu's endpoint maps them to GLM models."""
+        if name.startswith("claude-"):
+            for word, target in self._tiers.items():
+                if word in name:
+                    return self._routes[target]
+        return None
 
     def deployment_status(self) -> list[dict[str, Any]]:
         engines = (route.engine for route in self._routes.values())
@@ -153,4 +165,7 @@ async def build_router(settings: Settings) -> ModelRouter:
     aliases = {**settings.aliases, **{a: e.name for e in settings.models for a in e.aliases}}
     health = HealthChecker(factory.checks)
     health.start()
-    return ModelRouter(routes, aliases, int(time.time()), leaves=factory.engines, health=health)
+    return ModelRouter(
+        routes, aliases, int(time.time()), leaves=factory.engines, health=health,
+        claude_tiers=settings.claude_tiers,
+    )  # fmt: skip
