@@ -216,6 +216,16 @@ def test_output_config_format_is_a_json_schema() -> None:
             },
             "messages[0].content[0].type",
         ),
+        (
+            {
+                "messages": [
+                    {"role": "user", "content": "hi"},
+                    {"role": "assistant", "content": "yo"},
+                    {"role": "user", "content": []},
+                ]
+            },
+            "messages[2].content",
+        ),
     ],
 )
 def test_unsupported_parts_are_a_400_naming_the_field(fields: dict[str, Any], param: str) -> None:

@@ -257,6 +257,8 @@ def _messages(req: CountTokensRequest, signer: ThinkingSigner) -> tuple[list[Mes
         messages.append(system)
     for i, msg in enumerate(req.messages):
         if msg.role == "user":
+            if isinstance(msg.content, list) and not msg.content:
+                raise InvalidField(f"messages[{i}].content must not be empty", param=f"messages[{i}].content")
             messages += _user(msg, i)
             continue
         message, thought = _assistant(msg, i, signer)
