@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from glmserve.store.migrations import MIGRATIONS, Migration, migrate
 from glmserve.store.postgres_writer import PostgresWriter
-from glmserve.store.sqlite_writer import SqliteWriter, Statements
+from glmserve.store.sqlite_writer import Busy, SqliteWriter, Statements
 
 _SQLITE_PRAGMAS = (
     # busy_timeout first, so that switching to WAL waits for a lock instead of failing.
@@ -87,6 +87,15 @@ class Store:
             for sql, params in statements:
                 if params:
                     await conn.execute(text(sql), list(params))
+
+    async def scalar(self, sql: str) -> Any:
+        """One value read (``sql`` takes no parameters). On a SQLite file it is read on the event
+        loop's own connection, with no thread hop: the key cache asks four times a second."""
+        if self._sqlite is not None:
+            with contextlib.suppress(Busy):
+                return self._sqlite.read_one(sql)
+        async with self.engine.begin() as conn:
+            return (await conn.execute(text(sql))).scalar_one_or_none()
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:

@@ -126,9 +126,10 @@ class KeyStore:
 
     async def epoch(self) -> int:
         """The count of key changes so far (any process); moves whenever a key changes."""
-        async with self._transaction() as conn:
-            result = await conn.execute(text("SELECT n FROM key_epoch WHERE id = 1"))
-            return int(result.scalar_one())
+        try:
+            return int(await self._store.scalar("SELECT n FROM key_epoch WHERE id = 1"))
+        except OperationalError as exc:  # locked or unreachable, as in ``_transaction``
+            raise Unavailable("key store unavailable") from exc
 
     async def create(
         self,

@@ -48,8 +48,8 @@ _INLINE_PRAGMAS = ("PRAGMA busy_timeout=0", "PRAGMA wal_autocheckpoint=0")
 log = logging.getLogger("glmserve.store")
 
 
-class _Busy(Exception):
-    """The inline connection found the write lock taken (another process is writing)."""
+class Busy(Exception):
+    """The inline connection found the database locked (another process is writing)."""
 
 
 class SqliteWriter:
@@ -66,7 +66,7 @@ class SqliteWriter:
         loop = asyncio.get_running_loop()
         try:
             _execute(self._inline_connection(), statements, busy_is_error=False)
-        except _Busy:  # another process writes: wait for it on the thread, not on the loop
+        except Busy:  # another process writes: wait for it on the thread, not on the loop
             await loop.run_in_executor(self._thread, self._run, statements)
             return
         self._since_checkpoint += 1
@@ -75,6 +75,17 @@ class SqliteWriter:
             # transaction finds the WAL copied back whole and starts it again from the top.
             self._since_checkpoint = 0
             await loop.run_in_executor(self._thread, self._wal_checkpoint)
+
+    def read_one(self, sql: str) -> Any:
+        """The first column of the first row of ``sql``, read on the loop's own connection (a WAL
+        read waits for no writer); ``Busy`` in the rare case it would have to."""
+        try:
+            row = self._inline_connection().execute(sql).fetchone()
+        except sqlite3.Error as exc:
+            if _is_busy(exc):
+                raise Busy from exc
+            raise DBAPIError.instance(sql, None, exc, sqlite3.Error, hide_parameters=True) from exc
+        return None if row is None else row[0]
 
     async def close(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self._thread, self._close)
@@ -118,7 +129,7 @@ def _connect(path: str, pragmas: Sequence[str]) -> sqlite3.Connection:
 
 
 def _execute(conn: sqlite3.Connection, statements: Statements, *, busy_is_error: bool) -> None:
-    """One transaction of ``statements``; ``_Busy`` (nothing done) if the lock is taken and
+    """One transaction of ``statements``; ``Busy`` (nothing done) if the lock is taken and
     ``busy_is_error`` is false, else SQLAlchemy's exception for any failure."""
     sql = "BEGIN"
     try:
@@ -134,7 +145,7 @@ def _execute(conn: sqlite3.Connection, statements: Statements, *, busy_is_error:
             raise
     except sqlite3.Error as exc:
         if not busy_is_error and _is_busy(exc):
-            raise _Busy from exc
+            raise Busy from exc
         raise DBAPIError.instance(sql, None, exc, sqlite3.Error, hide_parameters=True) from exc
 
 

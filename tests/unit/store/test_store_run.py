@@ -169,3 +169,42 @@ def test_postgres_protocol_failure_mid_batch_is_a_retryable_error_and_reconnects
     assert type(error) is DBAPIError and unreachable(error)
     assert reconnected
     assert rows == ["a", "b"]
+
+
+def test_scalar_reads_what_any_connection_committed(db_url: str) -> None:
+    """``Store.scalar`` (the key cache's epoch poll): on SQLite it reads on the loop's own
+    connection and still sees another connection's commit; None for no row; on PostgreSQL too."""
+
+    async def main() -> tuple[Any, Any, Any]:
+        store = await open_store(db_url)
+        try:
+            sql = "SELECT spent FROM key_budget WHERE key_id = 'poll'"
+            before = await store.scalar(sql)
+            async with store.write() as conn:  # SQLAlchemy's connection, not the inline one
+                await conn.execute(text(INSERT), {"key_id": "poll", "period": "total", "spent": 7})
+            after = await store.scalar(sql)
+            await store.run([("UPDATE key_budget SET spent = :s WHERE key_id = 'poll'", [{"s": 8}])])
+            return before, after, await store.scalar(sql)
+        finally:
+            await store.close()
+
+    assert asyncio.run(main()) == (None, 7, 8)
+
+
+def test_scalar_on_sqlite_falls_back_when_the_inline_read_is_busy(tmp_path: Any, monkeypatch: Any) -> None:
+    """A busy inline read (another process holding the database, rare in WAL) is read through
+    the engine instead, which waits for the lock, rather than failing the poll."""
+
+    def busy(self: Any, sql: str) -> Any:
+        raise sqlite_writer.Busy
+
+    async def main() -> Any:
+        store = await open_store(f"sqlite+aiosqlite:///{tmp_path / 'g.db'}")
+        try:
+            await store.run([(INSERT, [{"key_id": "x", "period": "total", "spent": 3}])])
+            monkeypatch.setattr(sqlite_writer.SqliteWriter, "read_one", busy)
+            return await store.scalar("SELECT spent FROM key_budget WHERE key_id = 'x'")
+        finally:
+            await store.close()
+
+    assert asyncio.run(main()) == 3
