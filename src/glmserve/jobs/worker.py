@@ -88,6 +88,8 @@ class JobWorker:
                     await asyncio.wait_for(self.wake.wait(), self._settings.poll_s)
 
     async def _step(self) -> bool:
+        if not await self._jobs.any_open():  # the idle case: one read, not three
+            return False
         busy = False
         if len(self._tasks) < MAX_ASYNC:
             job = await self._jobs.claim(("async",), self._settings.lease_s)

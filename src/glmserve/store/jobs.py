@@ -33,6 +33,10 @@ SELECT id FROM jobs
 WHERE (status = 'queued' OR (status = 'running' AND lease_until < :now)) AND kind IN ({kinds})
 ORDER BY created_at, line_no LIMIT 8
 """
+_ANY_OPEN = """
+SELECT EXISTS (SELECT 1 FROM jobs WHERE status IN ('queued', 'running'))
+    OR EXISTS (SELECT 1 FROM batches WHERE status IN ('in_progress', 'cancelling'))
+"""
 _CLAIM = """
 UPDATE jobs SET status = 'running', lease_until = :until, attempts = attempts + 1
 WHERE id = :id AND (status = 'queued' OR (status = 'running' AND lease_until < :now))
@@ -95,6 +99,11 @@ class JobStore:
     async def insert(self, jobs: Sequence[Job]) -> None:
         async with self._store.write() as conn:
             await insert_jobs(conn, jobs)
+
+    async def any_open(self) -> bool:
+        """Whether a worker has anything to look at: a queued or running job (a lease may run
+        out), or a batch still to finish. One indexed read; inline on a SQLite file."""
+        return bool(await self._store.scalar(_ANY_OPEN))
 
     async def claim(self, kinds: Sequence[str], lease_s: float, *, now: float | None = None) -> Job | None:
         """One job for this worker, under a lease of ``lease_s``; ``None`` when there is none."""

@@ -235,6 +235,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             "INSERT INTO key_epoch (id, n) VALUES (1, 0)",
         ),
     ),
+    Migration(
+        "m011_batches_status",
+        # The job worker's idle check asks for active batches twice a second (store/jobs.py).
+        ("CREATE INDEX batches_status ON batches (status)",),
+    ),
 )
 
 _PG_LOCK_KEY = 0x676C6D73  # "glms": the advisory lock that serializes migrators

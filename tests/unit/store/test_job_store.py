@@ -6,6 +6,7 @@ import asyncio
 import time
 from pathlib import Path
 
+from glmserve.store.batches import BatchStore
 from glmserve.store.db import open_store
 from glmserve.store.jobs import Job, JobStore
 
@@ -49,3 +50,31 @@ def test_lease_claim_finish(tmp_path: Path) -> None:
             await store.close()
 
     asyncio.run(main())
+
+
+def test_any_open_is_false_only_with_nothing_to_do(db_url: str) -> None:
+    """The worker's idle check: a queued or running job, or a batch not yet finished, is work."""
+
+    async def main() -> list[bool]:
+        store = await open_store(db_url)
+        jobs, batches = JobStore(store), BatchStore(store)
+        seen = []
+        try:
+            seen.append(await jobs.any_open())
+            await jobs.insert([job(0)])
+            seen.append(await jobs.any_open())
+            claimed = await jobs.claim(("batch",), 30)
+            assert claimed is not None
+            seen.append(await jobs.any_open())  # running
+            await jobs.finish(claimed.id, "succeeded", {"status_code": 200, "body": {}})
+            seen.append(await jobs.any_open())
+            body = {"id": "b", "status": "in_progress", "created_at": time.time()}
+            await batches.insert("k", body)
+            seen.append(await jobs.any_open())  # its lines are done, the batch is still to finish
+            await batches.update({**body, "status": "completed"}, only_from=("in_progress",))
+            seen.append(await jobs.any_open())
+            return seen
+        finally:
+            await store.close()
+
+    assert asyncio.run(main()) == [False, True, True, False, True, False]
