@@ -122,7 +122,8 @@ def to_events(chunk: dict[str, Any], alternatives: int = 0) -> list[Event]:
         events.append(progress)
     for choice in chunk.get("choices") or ():
         delta = choice.get("delta") or {}
-        if logprobs := logprob_entries(choice.get("logprobs")):  # the delta's own: before it
+        raw = choice.get("logprobs")  # the delta's own: before it
+        if raw is not None and (logprobs := logprob_entries(raw)):
             kept = tuple({**e, "top_logprobs": e["top_logprobs"][:alternatives]} for e in logprobs)
             events.append(Logprobs(kept))
         if reasoning := delta.get("reasoning_content"):

@@ -129,7 +129,8 @@ class ChunkMapper:
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
             delta = choice.get("delta") or choice.get("message") or {}
-            if logprobs := logprob_entries(choice.get("logprobs")):  # the delta's own: before it
+            raw = choice.get("logprobs")  # the delta's own: before it (the test keeps chunks cheap)
+            if raw is not None and (logprobs := logprob_entries(raw)):
                 events.append(Logprobs(logprobs))
             if isinstance(delta, dict):
                 self._delta(delta, events)
