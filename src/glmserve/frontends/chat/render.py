@@ -64,7 +64,9 @@ class CompletionBuilder:
             case Text(delta):
                 self.content.append(delta)
             case Logprobs(content):
-                self.logprobs = (self.logprobs or []) + list(content)
+                if self.logprobs is None:
+                    self.logprobs = []
+                self.logprobs.extend(content)
             case Reasoning(delta):
                 self.reasoning.append(delta)
             case ToolCall(index, call_id, name, args):
@@ -149,7 +151,9 @@ class ChunkEncoder:
             case Text(delta):
                 return [self._chunk([self._delta({"content": delta})])]
             case Logprobs(content):  # they ride on the chunk of the delta that follows them
-                self._logprobs = (self._logprobs or []) + list(content)
+                if self._logprobs is None:
+                    self._logprobs = []
+                self._logprobs.extend(content)
                 return []
             case Reasoning(delta) if delta:  # a signature alone has no place in chat completions
                 return [self._chunk([self._delta({"reasoning_content": delta})])]
