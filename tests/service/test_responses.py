@@ -258,8 +258,13 @@ def test_retention_removes_old_stored_responses_at_start(tmp_path: Path) -> None
         )
 
     async def check(client: httpx.AsyncClient, engine: ScriptedEngine) -> None:
-        await asyncio.sleep(0.1)  # the retention pass runs as the service starts
-        assert (await client.get(f"/v1/responses/{made['old']}")).status_code == 404
+        # The retention pass runs as the service starts: wait for it, within a deadline.
+        deadline = time.monotonic() + 5
+        while (old := await client.get(f"/v1/responses/{made['old']}")).status_code != 404:
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.05)
+        assert old.status_code == 404
         assert (await client.get(f"/v1/responses/{made['new']}")).status_code == 200
 
     run(tmp_path, check, usage={"retention_days": 30})
