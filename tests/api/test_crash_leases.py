@@ -94,8 +94,13 @@ def test_a_crashed_replicas_slot_and_budget_hold_expire_after_lease_s(
     # Admitted between `sent` and `admitted_by`, so held until sent + LEASE_S at least.
     timing = f"streams admitted within {admitted_by - sent:.1f} s; now {time.monotonic() - sent:.1f} s"
     assert refusals(b, keys) == held, f"the dead replica's holds outlive it ({timing})"
-    time.sleep(max(0.0, sent + LEASE_S - 1 - time.monotonic()))
-    assert refusals(b, keys) == held, f"held until lease_s after admission ({timing})"
+    # Checked well inside the lease (a loaded machine can take a second or more per request);
+    # the check must also have been answered inside it to say anything.
+    time.sleep(max(0.0, sent + LEASE_S / 2 - time.monotonic()))
+    still = refusals(b, keys)
+    answered = time.monotonic() - sent
+    assert answered < LEASE_S, f"the check took until {answered:.1f} s, past the lease"
+    assert still == held, f"held {LEASE_S / 2:.0f} s after admission, answered at {answered:.1f} s ({timing})"
     time.sleep(max(0.0, admitted_by + LEASE_S + 0.5 - time.monotonic()))
     assert refusals(b, keys) == {"slot": (200, None), "budget": (200, None)}, "and not after"
     assert fake.wait_idle(5), "the upstream streams ended with the replica"
