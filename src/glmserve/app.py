@@ -9,15 +9,15 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from starlette.exceptions import HTTPException
+from starlette.types import Receive, Scope, Send
 
 from glmserve.accounting.metering import ADMITTED, Refusal
 from glmserve.config.settings import Settings
 from glmserve.errors import EngineError, GlmError, InvalidRequest, NotFound, Unavailable
 from glmserve.frontends.messages import errors as anthropic
-from glmserve.http.access_log import AccessLogMiddleware
-from glmserve.http.direct_routes import DirectRoutes, direct_table
-from glmserve.http.liveness import LivenessMiddleware
-from glmserve.http.request_id import RequestIdMiddleware
+from glmserve.http.access_log import AccessLog
+from glmserve.http.direct_routes import direct_table
+from glmserve.http.front_door import FrontDoor
 from glmserve.http.responses import json_response
 from glmserve.http.routes import (
     admin,
@@ -93,7 +93,24 @@ def _routers() -> list[tuple[str, APIRouter]]:
     return included + [("", module.router) for module in (health, admin, metrics_route, console)]
 
 
-def create_app(settings: Settings, *, services: Services | None = None, **inject: Any) -> FastAPI:
+class GlmServeApp(FastAPI):
+    """FastAPI, with ``FrontDoor`` in front of its whole stack for HTTP requests."""
+
+    front_door: FrontDoor | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.front_door is None or scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        scope["app"] = self  # as Starlette sets it; the endpoints find the services through it
+        await self.front_door(scope, receive, send)
+
+    async def stack(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """FastAPI's own middleware, router and exception handling (past the front door)."""
+        await super().__call__(scope, receive, send)
+
+
+def create_app(settings: Settings, *, services: Services | None = None, **inject: Any) -> GlmServeApp:
     """Wire the routes; ``services`` already open (``glmserve serve``), or opened in the lifespan.
 
     ``inject``: components for ``open_services`` (``router``, ``store``), for in-process tests.
@@ -113,7 +130,7 @@ def create_app(settings: Settings, *, services: Services | None = None, **inject
     # FastAPI's native OpenTelemetry asks the global providers on every request whether anyone
     # listens; glmserve's own metrics are Prometheus (``/metrics``) and its own access log.
     no_otel: Any = {"tracing": False, "metrics": False, "logs": False}
-    app = FastAPI(
+    app = GlmServeApp(
         title="glmserve",
         lifespan=lifespan,
         telemetry=no_otel,
@@ -124,10 +141,8 @@ def create_app(settings: Settings, *, services: Services | None = None, **inject
     if services is not None:
         app.state.services = services
     included = _routers()
-    app.add_middleware(DirectRoutes, table=direct_table(included))  # innermost: past the router
-    app.add_middleware(RequestIdMiddleware)
-    app.add_middleware(AccessLogMiddleware, metrics=metrics, enabled=settings.access_log)
-    app.add_middleware(LivenessMiddleware)  # outermost: /livez never waits behind another layer
+    access_log = AccessLog(metrics, enabled=settings.access_log)
+    app.front_door = FrontDoor(app.stack, direct_table(included), access_log)
     for prefix, router in included:
         app.include_router(router, prefix=prefix)
 

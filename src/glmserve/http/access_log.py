@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: one JSON access-log line and one metrics count per HTTP request.
+"""One JSON access-log line and one metrics count per HTTP request (``FrontDoor`` calls it).
 
 The line names the route *template* (``/admin/keys/{key_id}``), never the raw path or query,
 and no header: so it cannot carry a key, a secret or a token, wherever a client put one. The
@@ -8,12 +8,11 @@ caller's key id (not secret) comes from ``state.key_id``, set once the request a
 from __future__ import annotations
 
 import logging
-import time
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from glmserve.metrics import Metrics
 
@@ -32,38 +31,19 @@ def configure_access_log() -> None:
     logger.propagate = False
 
 
-class AccessLogMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics, enabled: bool = True) -> None:
-        self.app = app
+class AccessLog:
+    """Records each finished request: the HTTP count, and the line when the log is enabled."""
+
+    def __init__(self, metrics: Metrics, enabled: bool = True) -> None:
         self.metrics = metrics
         self.enabled = enabled
         self.log = logging.getLogger(ACCESS_LOGGER)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.monotonic()
-        outcome: dict[str, int] = {"status": 500, "bytes": 0}
-
-        async def observed(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                outcome["status"] = message["status"]
-            elif message["type"] == "http.response.body":
-                outcome["bytes"] += len(message.get("body", b""))
-            await send(message)
-
-        try:
-            await self.app(scope, receive, observed)
-        finally:
-            self._record(scope, outcome, time.monotonic() - started)
-
-    def _record(self, scope: Scope, outcome: dict[str, int], elapsed: float) -> None:
+    def record(self, scope: Scope, status: int, size: int, elapsed: float) -> None:
         route = getattr(scope.get("route"), "path", None) or UNMATCHED
-        status = outcome["status"]
         self.metrics.http.inc((scope["method"], route, str(status)))
         if self.enabled:
-            self.log.info("%s", orjson.dumps(entry(scope, route, status, outcome["bytes"], elapsed)).decode())
+            self.log.info("%s", orjson.dumps(entry(scope, route, status, size, elapsed)).decode())
 
 
 def entry(scope: Scope, route: str, status: int, size: int, elapsed: float) -> dict[str, Any]:

@@ -1,16 +1,16 @@
 """``GET /livez``: answered by the event loop itself, ahead of every other layer.
 
-A liveness probe asks one question: is this process's event loop still turning? This pure
-ASGI middleware answers it before routing, request ids, access logging or anything that could
-wait on an engine, the database or Redis, with a body built once at start-up. Its latency is
-therefore the event loop's own lag, which is what a probe with a one-second timeout must be
-able to rely on while hundreds of streams run (``bench/reliability.py`` measures its p99 under
-load). Readiness — are the models and the database usable — is ``/readyz``.
+A liveness probe asks one question: is this process's event loop still turning? ``FrontDoor``
+answers it before routing, request ids, access logging or anything that could wait on an
+engine, the database or Redis, with a body built once at start-up. Its latency is therefore the
+event loop's own lag, which is what a probe with a one-second timeout must be able to rely on
+while hundreds of streams run (``bench/reliability.py`` measures its p99 under load).
+Readiness — are the models and the database usable — is ``/readyz``.
 """
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope, Send
 
 PATH = "/livez"
 _BODY = b'{"status":"alive"}'
@@ -25,13 +25,7 @@ _START = {
 }
 
 
-class LivenessMiddleware:
-    def __init__(self, app: ASGIApp):
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == PATH and scope["method"] in ("GET", "HEAD"):
-            await send(_START)
-            await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else _BODY})
-            return
-        await self.app(scope, receive, send)
+async def answer(scope: Scope, send: Send) -> None:
+    """The answer to ``GET`` (or ``HEAD``) ``/livez``."""
+    await send(_START)
+    await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else _BODY})
