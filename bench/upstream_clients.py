@@ -1,4 +1,5 @@
-"""Which async HTTP client carries glmserve's upstream hot path: httpx or aiohttp?
+"""Which async HTTP client carries glmserve's upstream hot path: httpx or aiohttp (and how far a
+lean httptools client, ``lean_client.py``, a bench-only sketch, would be ahead of both)?
 
     .venv/bin/python bench/upstream_clients.py [--seconds 5] [--concurrency 1,16] [--chunks 32]
 
@@ -24,7 +25,9 @@ from typing import Any
 
 import aiohttp
 import httpx
+import orjson
 import uvloop
+from lean_client import LeanPool
 from processes import free_port, server_process
 
 HERE = Path(__file__).resolve().parent
@@ -74,6 +77,23 @@ async def via_aiohttp(url: str, concurrency: int) -> tuple[Callable[[], Awaitabl
     return one, session.close
 
 
+async def via_httptools(url: str, concurrency: int) -> tuple[Callable[[], Awaitable[int]], Callable[[], Any]]:
+    parts = httpx.URL(url)
+    pool = LeanPool(parts.host, parts.port or 80)
+    payload = orjson.dumps(BODY)
+
+    async def one() -> int:
+        buffer, events = bytearray(), 0
+        async for block in pool.stream(parts.path, payload):
+            events += count_events(buffer, block)
+        return events
+
+    async def close() -> None:
+        pool.close()
+
+    return one, close
+
+
 async def measure(make: Any, url: str, concurrency: int, seconds: float) -> dict[str, Any]:
     one, close = await make(url, concurrency)
     latencies: list[float] = []
@@ -115,8 +135,8 @@ def main() -> None:
     log = HERE.parent / "data" / "bench" / "logs" / "fake-upstream.log"
     cmd = [sys.executable, str(FAKE), "--port", str(port), "--chunks", str(args.chunks)]
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
-    results: dict[str, dict[str, list[dict[str, Any]]]] = {"httpx": {}, "aiohttp": {}}
-    clients = {"httpx": via_httpx, "aiohttp": via_aiohttp}
+    results: dict[str, dict[str, list[dict[str, Any]]]] = {"httpx": {}, "aiohttp": {}, "httptools": {}}
+    clients = {"httpx": via_httpx, "aiohttp": via_aiohttp, "httptools": via_httptools}
     with server_process(cmd, env={}, health_url=f"http://127.0.0.1:{port}/v1/models", log_path=log):
         for level in (int(c) for c in args.concurrency.split(",")):
             for _ in range(args.rounds):
@@ -139,6 +159,7 @@ def main() -> None:
         "seconds": args.seconds,
         "httpx": httpx.__version__,
         "aiohttp": aiohttp.__version__,
+        "httptools": "lean_client.py (bench-only sketch)",
     }
     out.write_text(json.dumps({"meta": meta, "best": best, "runs": results}, indent=2))
     print(f"wrote {out}")
