@@ -14,15 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import profile as spy_report
 import sys
 import time
 from pathlib import Path
 
 import hot_path
-import hot_path_contenders
+import warm_contender
 import wrk_load
-from processes import free_port, server_process
 
 HERE = Path(__file__).resolve().parent
 TICK = os.sysconf("SC_CLK_TCK")
@@ -49,19 +47,8 @@ def main() -> int:
     args = parser.parse_args()
     args.data_dir = args.data_dir.resolve()
     args.data_dir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    upstream = f"http://127.0.0.1:{port}/v1"
-    fake = [sys.executable, str(hot_path.FAKE), "--port", str(port), "--chunks", "16"]
-    log = args.data_dir / "logs" / "cpu-fake-upstream.log"
-    with (
-        server_process(fake, env=dict(os.environ), health_url=f"{upstream}/models", log_path=log),
-        hot_path_contenders.glmserve(args.contender, args, upstream) as endpoint,
-    ):
-        hot_path.check(endpoint)
-        body = {"model": endpoint.models["ok"], "messages": hot_path.MESSAGES, "stream": args.stream}
-        wrk_load.run(endpoint.url, body, endpoint.headers, args.connections, 2)  # warm-up
-        server = spy_report.server_pid(int(endpoint.url.split(":")[2].split("/")[0]))
-        upstream_pid = spy_report.server_pid(port)
+    with warm_contender.warmed(args, "cpu") as warm:
+        endpoint, body, server, upstream_pid = warm.endpoint, warm.body, warm.pid, warm.upstream_pid
         for _ in range(args.repeat):
             before = cpu_s(server), cpu_s(upstream_pid), time.perf_counter()
             run = wrk_load.run(endpoint.url, body, endpoint.headers, args.connections, args.seconds)
@@ -72,7 +59,7 @@ def main() -> int:
                 "errors": run.errors,
                 "glmserve_user_ms": round((after[0][0] - before[0][0]) * 1000 / n, 3),
                 "glmserve_sys_ms": round((after[0][1] - before[0][1]) * 1000 / n, 3),
-                "fake_ms": round(sum(after[1]) * 1000 / n - sum(before[1]) * 1000 / n, 3),
+                "fake_ms": round((sum(after[1]) - sum(before[1])) * 1000 / n, 3),
                 "glmserve_cores": round((sum(after[0]) - sum(before[0])) / (after[2] - before[2]), 2),
             }
             print(json.dumps(per))

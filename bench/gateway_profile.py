@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import profile as spy_report
 import subprocess
 import sys
@@ -23,9 +22,8 @@ import time
 from pathlib import Path
 
 import hot_path
-import hot_path_contenders
+import warm_contender
 import wrk_load
-from processes import free_port, server_process
 
 HERE = Path(__file__).resolve().parent
 
@@ -50,18 +48,8 @@ def main() -> int:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"profile-gateway-{dt.date.today().isoformat()}" + (f"-{args.tag}" if args.tag else "")
     raw_path = args.out_dir / f"{stem}.txt"
-    port = free_port()
-    upstream = f"http://127.0.0.1:{port}/v1"
-    fake = [sys.executable, str(hot_path.FAKE), "--port", str(port), "--chunks", "16"]
-    log = args.data_dir / "logs" / "profile-fake-upstream.log"
-    with (
-        server_process(fake, env=dict(os.environ), health_url=f"{upstream}/models", log_path=log),
-        hot_path_contenders.glmserve(args.contender, args, upstream) as endpoint,
-    ):
-        hot_path.check(endpoint)
-        body = {"model": endpoint.models["ok"], "messages": hot_path.MESSAGES, "stream": args.stream}
-        wrk_load.run(endpoint.url, body, endpoint.headers, args.connections, 2)
-        pid = spy_report.server_pid(int(endpoint.url.split(":")[2].split("/")[0]))
+    with warm_contender.warmed(args, "profile") as warm:
+        endpoint, body, pid = warm.endpoint, warm.body, warm.pid
         spy = subprocess.Popen(
             [str(spy_report.PY_SPY), "record", "--pid", str(pid), "--rate", str(args.rate),
              *spy_report.FORMAT, "--output", str(raw_path)],
