@@ -2,10 +2,10 @@
 OpenAI) or Anthropic-compatible (``anthropic``: Anthropic, Zhipu's ``/api/anthropic``); what the
 two protocols differ in is in ``dialects``.
 
-One pooled keep-alive ``aiohttp`` session per upstream (measured against httpx on this path:
-``bench/upstream_clients.py``); connection failures before any response byte are retried at
-once on a fresh connection (``connection``). Each generation is one streamed ``POST``
-(``.../chat/completions`` or ``.../v1/messages``):
+One keep-alive pool per upstream, on glmserve's own HTTP/1.1 client (``http_client``, measured
+against aiohttp and httpx on this path: ``bench/upstream_clients.py``); connection failures
+before any response byte are retried at once on a fresh connection (``connection``). Each
+generation is one streamed ``POST`` (``.../chat/completions`` or ``.../v1/messages``):
 
 - timeouts: ``connect``; ``first_byte``, from sending the request to the first event; and
   ``between_chunks`` once events flow. Time the consumer spends elsewhere is not counted;
@@ -28,7 +28,6 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
 import orjson
 
 from glmserve.config.deployments import Deployment
@@ -38,6 +37,13 @@ from glmserve.engines.upstream import anthropic_request, tasks
 from glmserve.engines.upstream import errors as upstream_errors
 from glmserve.engines.upstream.connection import Connections
 from glmserve.engines.upstream.dialects import AnthropicDialect, Stream, dialect_for
+from glmserve.engines.upstream.http_client import (
+    CannotConnect,
+    ClientError,
+    Disconnected,
+    PayloadError,
+    Response,
+)
 from glmserve.engines.upstream.request import credential
 from glmserve.engines.upstream.sse import SseDecoder, SseTooLarge
 from glmserve.errors import GlmError, InvalidRequest, UpstreamError, UpstreamTimeout
@@ -80,7 +86,7 @@ class UpstreamEngine:
         body = orjson.dumps(self._dialect.body(generation, self.model))
         loop = asyncio.get_running_loop()
         first_deadline = loop.time() + self._timeouts.connect + self._timeouts.first_byte
-        response: aiohttp.ClientResponse | None = None
+        response: Response | None = None
         self.in_flight += 1
         try:
             response = await self._send(body, first_deadline, generation)
@@ -92,12 +98,12 @@ class UpstreamEngine:
                 return
             async for event in self._events(response, first_deadline):
                 yield event
-        except (aiohttp.ClientError, OSError) as exc:
+        except (ClientError, OSError) as exc:
             if isinstance(exc, TimeoutError):
                 raise UpstreamTimeout(
                     f"deployment {self.name}: connect timed out", unreachable=True
                 ) from None
-            unreachable = isinstance(exc, aiohttp.ClientConnectorError)
+            unreachable = isinstance(exc, CannotConnect)
             raise UpstreamError(
                 f"deployment {self.name}: {_describe(exc)}", unreachable=unreachable
             ) from None
@@ -125,7 +131,7 @@ class UpstreamEngine:
     async def post_json(self, path: str, payload: dict[str, Any]) -> Any:
         """``POST {base_url}/{path}`` and its JSON answer (embeddings, rerank); failures are ``GlmError``s."""
         deadline = asyncio.get_running_loop().time() + self._timeouts.connect + self._timeouts.first_byte
-        response: aiohttp.ClientResponse | None = None
+        response: Response | None = None
         self.in_flight += 1
         try:
             url = f"{self._root}/{path}"
@@ -136,7 +142,7 @@ class UpstreamEngine:
             if (error := upstream_errors.error_in(payload)) is not None:
                 raise upstream_errors.from_error(error, 200, self.name)
             return payload
-        except (aiohttp.ClientError, OSError) as exc:
+        except (ClientError, OSError) as exc:
             raise UpstreamError(f"deployment {self.name}: {_describe(exc)}") from None
         except orjson.JSONDecodeError:
             raise UpstreamError(f"deployment {self.name} answered with invalid JSON") from None
@@ -145,7 +151,7 @@ class UpstreamEngine:
             if response is not None:
                 response.close()
 
-    async def _read_json(self, response: aiohttp.ClientResponse, deadline: float) -> bytes:
+    async def _read_json(self, response: Response, deadline: float) -> bytes:
         try:
             async with asyncio.timeout_at(deadline):
                 return await _read_body(response, MAX_JSON_BODY)
@@ -159,7 +165,7 @@ class UpstreamEngine:
         gen: Generation | None,
         url: str | None = None,
         accept: str = "text/event-stream",
-    ) -> aiohttp.ClientResponse:
+    ) -> Response:
         headers = self._headers(accept, gen)
         try:
             async with asyncio.timeout_at(deadline):
@@ -167,7 +173,7 @@ class UpstreamEngine:
         except TimeoutError:
             raise UpstreamTimeout(self._silence(started=False)) from None
 
-    async def _error(self, response: aiohttp.ClientResponse) -> GlmError:
+    async def _error(self, response: Response) -> GlmError:
         try:
             async with asyncio.timeout(self._timeouts.between_chunks):
                 raw = await _read_body(response, MAX_ERROR_BODY, truncate=True)
@@ -177,7 +183,7 @@ class UpstreamEngine:
         log.warning("deployment %s answered HTTP %s: %s", self.name, response.status, error.message)
         return error
 
-    async def _whole(self, response: aiohttp.ClientResponse, deadline: float) -> list[Event]:
+    async def _whole(self, response: Response, deadline: float) -> list[Event]:
         try:
             async with asyncio.timeout_at(deadline):
                 raw = await _read_body(response, MAX_JSON_BODY)
@@ -192,15 +198,14 @@ class UpstreamEngine:
         except (ValueError, AttributeError):
             raise UpstreamError(f"deployment {self.name} answered with no completion") from None
 
-    async def _events(self, response: aiohttp.ClientResponse, deadline: float) -> AsyncIterator[Event]:
+    async def _events(self, response: Response, deadline: float) -> AsyncIterator[Event]:
         loop = asyncio.get_running_loop()
         decoder, mapper = SseDecoder(), self._dialect.stream(self.name)
-        content = response.content
         started = done = False
         while not done:
             try:
                 async with asyncio.timeout_at(deadline if not started else loop.time() + self._between):
-                    block = await content.readany()
+                    block = await response.readany()
             except TimeoutError:
                 raise UpstreamTimeout(self._silence(started)) from None
             if not block:
@@ -257,17 +262,17 @@ class UpstreamEngine:
             out.append(UpstreamError(f"deployment {self.name} sent a malformed event: {exc}"))
         return out
 
-    async def _drain(self, response: aiohttp.ClientResponse) -> None:
+    async def _drain(self, response: Response) -> None:
         """Read to the end after ``[DONE]`` so the connection goes back to the pool."""
-        if response.content.at_eof():
+        if response.at_eof():
             response.release()
             return
         try:
             async with asyncio.timeout(DRAIN_S):
-                while await response.content.readany():
+                while await response.readany():
                     pass
             response.release()
-        except (TimeoutError, aiohttp.ClientError, OSError):
+        except (TimeoutError, ClientError, OSError):
             response.close()
 
     async def probe(self) -> bool:
@@ -279,12 +284,13 @@ class UpstreamEngine:
                     _, writer = await asyncio.open_connection(*self._address)
                     writer.close()
                     return True
-                async with self.connections.fresh().get(
-                    self._health_url, headers=self._headers("application/json"), allow_redirects=False
-                ) as response:
+                response = await self.connections.get(self._health_url, self._headers("application/json"))
+                try:
                     await response.read()
-                    return response.status < 300
-        except (TimeoutError, aiohttp.ClientError, OSError):
+                finally:
+                    response.close()
+                return response.status < 300
+        except (TimeoutError, ClientError, OSError):
             return False
 
     async def count_prompt_tokens(self, generation: Generation) -> int:
@@ -295,14 +301,15 @@ class UpstreamEngine:
         url = f"{self._root}/{self._dialect.count_path}"
         try:
             async with asyncio.timeout(self._timeouts.connect + self._timeouts.first_byte):
-                async with self.connections.pooled().post(
-                    url,
-                    data=body,
-                    headers=self._headers("application/json", generation),
-                    allow_redirects=False,
-                ) as response:
-                    payload = orjson.loads(await response.read()) if response.status == 200 else None
-        except (TimeoutError, aiohttp.ClientError, OSError, orjson.JSONDecodeError):
+                headers = self._headers("application/json", generation)
+                response = await self.connections.post(url, body, headers)
+                try:
+                    raw = await response.read()
+                    response.release()
+                finally:
+                    response.close()
+                payload = orjson.loads(raw) if response.status == 200 else None
+        except (TimeoutError, ClientError, OSError, orjson.JSONDecodeError):
             payload = None
         tokens = payload.get("input_tokens") if isinstance(payload, dict) else None
         if isinstance(tokens, int) and not isinstance(tokens, bool):
@@ -314,10 +321,10 @@ class UpstreamEngine:
         await self.connections.close()
 
 
-async def _read_body(response: aiohttp.ClientResponse, limit: int, truncate: bool = False) -> bytes:
+async def _read_body(response: Response, limit: int, truncate: bool = False) -> bytes:
     parts: list[bytes] = []
     size = 0
-    while block := await response.content.readany():
+    while block := await response.readany():
         parts.append(block)
         size += len(block)
         if size > limit:
@@ -328,10 +335,10 @@ async def _read_body(response: aiohttp.ClientResponse, limit: int, truncate: boo
 
 
 def _describe(exc: BaseException) -> str:
-    if isinstance(exc, aiohttp.ClientConnectorError):
+    if isinstance(exc, CannotConnect):
         return f"cannot connect ({exc.os_error.strerror or type(exc.os_error).__name__})"
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
+    if isinstance(exc, Disconnected):
         return "the upstream closed the connection"
-    if isinstance(exc, aiohttp.ClientPayloadError):
+    if isinstance(exc, PayloadError):
         return "the upstream broke off its answer"
     return f"{type(exc).__name__}: {exc}"
