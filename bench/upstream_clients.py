@@ -1,10 +1,10 @@
-"""Which async HTTP client carries glmserve's upstream hot path: httpx or aiohttp (and how far a
-lean httptools client, ``lean_client.py``, a bench-only sketch, would be ahead of both)?
+"""Which async HTTP client carries glmserve's upstream hot path: httpx, aiohttp, or glmserve's own
+httptools client (``glmserve.engines.upstream.connection``, which replaced aiohttp there)?
 
     .venv/bin/python bench/upstream_clients.py [--seconds 5] [--concurrency 1,16] [--chunks 32]
 
-Both clients stream the same SSE answer from the zero-delay fake upstream (a separate process),
-over one pooled keep-alive client each, and hand every received block to the same SSE splitter,
+Each client streams the same SSE answer from the zero-delay fake upstream (a separate process),
+over one pooled keep-alive client, and hand every received block to the same SSE splitter,
 exactly as the upstream engine does. Reported: completed requests per second and per-request
 latency p50/p99 (time to the end of the stream) at each concurrency, the client running alone on
 its event loop (uvloop). Writes ``bench/results/upstream-clients-<date>.json``.
@@ -27,8 +27,9 @@ import aiohttp
 import httpx
 import orjson
 import uvloop
-from lean_client import LeanPool
 from processes import free_port, server_process
+
+from glmserve.engines.upstream.connection import Connections
 
 HERE = Path(__file__).resolve().parent
 FAKE = HERE.parent / "tests" / "api" / "fake_upstream.py"
@@ -77,21 +78,20 @@ async def via_aiohttp(url: str, concurrency: int) -> tuple[Callable[[], Awaitabl
     return one, session.close
 
 
-async def via_httptools(url: str, concurrency: int) -> tuple[Callable[[], Awaitable[int]], Callable[[], Any]]:
-    parts = httpx.URL(url)
-    pool = LeanPool(parts.host, parts.port or 80)
+async def via_glmserve(url: str, concurrency: int) -> tuple[Callable[[], Awaitable[int]], Callable[[], Any]]:
+    conns = Connections(concurrency, 5.0, retries=2)
     payload = orjson.dumps(BODY)
+    headers = {"content-type": "application/json", "accept": "text/event-stream"}
 
     async def one() -> int:
         buffer, events = bytearray(), 0
-        async for block in pool.stream(parts.path, payload):
+        response = await conns.post(url, payload, headers)
+        while block := await response.readany():
             events += count_events(buffer, block)
+        response.release()
         return events
 
-    async def close() -> None:
-        pool.close()
-
-    return one, close
+    return one, conns.close
 
 
 async def measure(make: Any, url: str, concurrency: int, seconds: float) -> dict[str, Any]:
@@ -135,8 +135,8 @@ def main() -> None:
     log = HERE.parent / "data" / "bench" / "logs" / "fake-upstream.log"
     cmd = [sys.executable, str(FAKE), "--port", str(port), "--chunks", str(args.chunks)]
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
-    results: dict[str, dict[str, list[dict[str, Any]]]] = {"httpx": {}, "aiohttp": {}, "httptools": {}}
-    clients = {"httpx": via_httpx, "aiohttp": via_aiohttp, "httptools": via_httptools}
+    results: dict[str, dict[str, list[dict[str, Any]]]] = {"httpx": {}, "aiohttp": {}, "glmserve": {}}
+    clients = {"httpx": via_httpx, "aiohttp": via_aiohttp, "glmserve": via_glmserve}
     with server_process(cmd, env={}, health_url=f"http://127.0.0.1:{port}/v1/models", log_path=log):
         for level in (int(c) for c in args.concurrency.split(",")):
             for _ in range(args.rounds):
@@ -159,7 +159,7 @@ def main() -> None:
         "seconds": args.seconds,
         "httpx": httpx.__version__,
         "aiohttp": aiohttp.__version__,
-        "httptools": "lean_client.py (bench-only sketch)",
+        "glmserve": "glmserve.engines.upstream.connection (httptools)",
     }
     out.write_text(json.dumps({"meta": meta, "best": best, "runs": results}, indent=2))
     print(f"wrote {out}")
