@@ -255,3 +255,50 @@ def test_tls_upstreams_are_verified_against_the_trusted_certificates(
 
     asyncio.run(run(trusted=True))
     asyncio.run(run(trusted=False))
+
+
+def test_an_answer_broken_off_inside_its_head_is_not_resent() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-")  # the upstream began to answer: it did the work
+        await writer.drain()
+
+    async def run() -> None:
+        server, port, seen = await serve(handler)
+        conns = Connections(8, 1.0, retries=2)
+        try:
+            with pytest.raises(ClientError, match="broke off"):
+                await fetch(conns, f"http://127.0.0.1:{port}/")
+        finally:
+            await conns.close()
+            server.close()
+        assert seen[0] == 1 and sum(conns.retried.values()) == 0
+
+    asyncio.run(run())
+
+
+def test_a_caller_that_gives_up_waiting_for_a_connection_leaves_the_pool_usable() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            await asyncio.sleep(0.1)
+            writer.write(answer(b"{}"))
+            await writer.drain()
+
+    async def run() -> None:
+        server, port, seen = await serve(handler)
+        conns = Connections(1, 1.0, retries=0)
+        url = f"http://127.0.0.1:{port}/"
+        try:
+            holder = asyncio.create_task(fetch(conns, url))
+            await asyncio.sleep(0.02)
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(fetch(conns, url), 0.03)  # waits for the one connection, gives up
+            assert await asyncio.wait_for(fetch(conns, url), 2) == (200, b"{}")
+            assert await holder == (200, b"{}")
+        finally:
+            await conns.close()
+            server.close()
+        assert seen[0] == 1
+
+    asyncio.run(run())

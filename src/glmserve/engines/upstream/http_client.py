@@ -188,6 +188,10 @@ class Connection(asyncio.Protocol):
         if response is None:  # unasked-for bytes on an idle connection: it cannot be trusted
             self.close()
             return
+        self.answered = True
+        if response._eof:  # bytes past the end of the answer: the connection is not kept
+            self.keep = False
+            return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
@@ -204,7 +208,9 @@ class Connection(asyncio.Protocol):
         response = self.response
         if response is None:
             return
-        if self.head is not None:  # no head yet
+        if self.head is not None and self.answered:  # a head begun, never ended: not resent
+            self._head_failed(PayloadError(f"the upstream broke off its answer ({_closed(exc)})"))
+        elif self.head is not None:  # not a byte of an answer
             self._head_failed(Disconnected(_closed(exc), reused=self.reused))
         elif not response._eof:
             if not response._framed and exc is None:  # a body that runs to the close
@@ -261,12 +267,13 @@ class Connection(asyncio.Protocol):
 
     # -- the pool's side --
 
-    reused = False
+    reused = False  # taken from the pool, not opened for this request
+    answered = False  # a byte of this request's answer has arrived
 
     def send(self, response: Response, request: bytes, body: bytes) -> asyncio.Future[Response]:
         self.response = response
         self.parser = httptools.HttpResponseParser(self)
-        self.keep = False
+        self.keep = self.answered = False
         self.head = asyncio.get_running_loop().create_future()
         if self.lost or self.transport.is_closing():
             self._head_failed(Disconnected("the pooled connection was closed", reused=self.reused))

@@ -77,6 +77,10 @@ class Pool:
             self._waiters.append(waiter)
             try:
                 await waiter
+            except BaseException:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake_one()  # woken, then cancelled: the wake goes to the next caller
+                raise
             finally:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
