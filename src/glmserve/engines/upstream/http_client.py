@@ -1,9 +1,10 @@
 """glmserve's HTTP/1.1 client for its upstreams: keep-alive pools on httptools (the parser
 uvicorn uses), one request per connection at a time.
 
-It replaced aiohttp on this path, where aiohttp cost about 0.12 ms of CPU per proxied request
-and 0.25 ms per 16-chunk stream against 0.05 and 0.13 ms here (``bench/upstream_clients.py``);
-the gateway's loop is CPU-bound at c=16, so that is throughput. What it does:
+It replaced aiohttp on this path: a 16-chunk stream's c=1 p50 went from 0.49 to 0.30 ms
+(``bench/upstream_clients.py``), and glmserve's CPU per streamed request at c=16 from about 1.85
+to 1.33 ms (``bench/gateway_cpu.py``, 2026-12-03); the loop is CPU-bound there, so that is
+throughput. What it does:
 
 - plain HTTP and TLS, names resolved once per ``DNS_TTL_S``, every address tried in turn
   (``http_pool``); ``TCP_NODELAY``;
