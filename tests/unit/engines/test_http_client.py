@@ -9,7 +9,8 @@ import datetime
 import gzip
 import ipaddress
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -35,7 +36,18 @@ async def read_request(reader: asyncio.StreamReader) -> bytes:
     return head + await reader.readexactly(length)
 
 
-async def serve(handler: Handler, tls: ssl.SSLContext | None = None) -> tuple[asyncio.Server, int, list[int]]:
+@dataclass
+class Rig:
+    conns: Connections
+    url: str
+    seen: list[int]  # connections the upstream accepted
+
+
+@contextlib.asynccontextmanager
+async def upstream(
+    handler: Handler, *, limit: int = 8, retries: int = 0, tls: ssl.SSLContext | None = None
+) -> AsyncIterator[Rig]:
+    """A loopback upstream running ``handler`` per connection, and a client pool for it."""
     seen = [0]
 
     async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -45,7 +57,38 @@ async def serve(handler: Handler, tls: ssl.SSLContext | None = None) -> tuple[as
         writer.close()
 
     server = await asyncio.start_server(on_connection, "127.0.0.1", 0, ssl=tls)
-    return server, server.sockets[0].getsockname()[1], seen
+    conns = Connections(limit, 1.0, retries=retries)
+    scheme = "https" if tls else "http"
+    try:
+        yield Rig(conns, f"{scheme}://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/x", seen)
+    finally:
+        await conns.close()
+        server.close()
+
+
+def replying(*raws: bytes) -> Handler:
+    """A handler that reads one request and sends the next of ``raws`` (the last one again)."""
+    queue = list(raws)
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(queue.pop(0) if len(queue) > 1 else queue[0])
+        await writer.drain()
+
+    return handler
+
+
+def slow_answers(delay_s: float) -> Handler:
+    """A handler that answers every request on its connection, each after ``delay_s``."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            await asyncio.sleep(delay_s)
+            writer.write(answer(b"{}"))
+            await writer.drain()
+
+    return handler
 
 
 def answer(body: bytes, *headers: str) -> bytes:
@@ -76,57 +119,31 @@ def test_every_body_framing_is_read_whole_and_keep_alive_reuses_the_connection()
         await writer.drain()
 
     async def run() -> None:
-        server, port, seen = await serve(handler)
-        conns = Connections(8, 1.0, retries=0)
-        try:
+        async with upstream(handler) as rig:
             for _ in range(4):
-                assert await fetch(conns, f"http://127.0.0.1:{port}/v1/x") == (200, b"hello world")
-        finally:
-            await conns.close()
-            server.close()
-        assert seen[0] == 1
+                assert await fetch(rig.conns, rig.url) == (200, b"hello world")
+        assert rig.seen[0] == 1
 
     asyncio.run(run())
 
 
 def test_connection_close_and_idle_connections_the_upstream_closed_are_not_reused() -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(answer(b"{}"))  # keep-alive by default, but the upstream closes it at once
-        await writer.drain()
-
     async def run() -> None:
-        server, port, seen = await serve(handler)
-        conns = Connections(8, 1.0, retries=2)
-        try:
+        # keep-alive by default, but the upstream closes each connection after its answer
+        async with upstream(replying(answer(b"{}")), retries=2) as rig:
             for _ in range(3):
-                assert await fetch(conns, f"http://127.0.0.1:{port}/") == (200, b"{}")
+                assert await fetch(rig.conns, rig.url) == (200, b"{}")
                 await asyncio.sleep(0.05)  # the close reaches the client while the connection idles
-        finally:
-            await conns.close()
-            server.close()
-        assert seen[0] == 3 and sum(conns.retried.values()) == 0
+        assert rig.seen[0] == 3 and sum(rig.conns.retried.values()) == 0
 
     asyncio.run(run())
 
 
 def test_the_pool_limit_holds_callers_until_a_connection_is_free() -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while True:
-            await read_request(reader)
-            await asyncio.sleep(0.05)
-            writer.write(answer(b"{}"))
-            await writer.drain()
-
     async def run() -> None:
-        server, port, seen = await serve(handler)
-        conns = Connections(1, 1.0, retries=0)
-        try:
-            results = await asyncio.gather(*(fetch(conns, f"http://127.0.0.1:{port}/") for _ in range(4)))
-        finally:
-            await conns.close()
-            server.close()
-        assert results == [(200, b"{}")] * 4 and seen[0] == 1
+        async with upstream(slow_answers(0.05), limit=1) as rig:
+            results = await asyncio.gather(*(fetch(rig.conns, rig.url) for _ in range(4)))
+        assert results == [(200, b"{}")] * 4 and rig.seen[0] == 1
 
     asyncio.run(run())
 
@@ -146,40 +163,25 @@ def test_closing_an_answer_midway_closes_its_connection_at_once() -> None:
             assert await reader.read() == b""  # the client closed its side
             eof.set()
 
-        server, port, seen = await serve(handler)
-        conns = Connections(8, 1.0, retries=0)
-        try:
-            response = await conns.post(f"http://127.0.0.1:{port}/", b"{}", {})
+        async with upstream(handler) as rig:
+            response = await rig.conns.post(rig.url, b"{}", {})
             assert await response.readany() == b"one"
             response.close()
             await asyncio.wait_for(eof.wait(), 2)
-            assert await fetch(conns, f"http://127.0.0.1:{port}/") == (200, b"{}")  # a new connection
-        finally:
-            await conns.close()
-            server.close()
-        assert seen[0] == 2
+            assert await fetch(rig.conns, rig.url) == (200, b"{}")  # a new connection
+        assert rig.seen[0] == 2
 
     asyncio.run(run())
 
 
 def test_a_malformed_answer_and_a_broken_off_body_are_client_errors() -> None:
-    answers = [b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhello", b"HTXP/9 nonsense\r\n\r\n"]
-
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(answers.pop(0))
-        await writer.drain()
+    broken = b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhello"
 
     async def run() -> None:
-        server, port, _ = await serve(handler)
-        conns = Connections(8, 1.0, retries=0)
-        try:
+        async with upstream(replying(broken, b"HTXP/9 nonsense\r\n\r\n")) as rig:
             for _ in range(2):
                 with pytest.raises(ClientError):
-                    await fetch(conns, f"http://127.0.0.1:{port}/")
-        finally:
-            await conns.close()
-            server.close()
+                    await fetch(rig.conns, rig.url)
 
     asyncio.run(run())
 
@@ -206,9 +208,7 @@ def _certificate(directory: Path) -> tuple[Path, Path]:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
-        )
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(LOOPBACK)]), critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
         .sign(key, hashes.SHA256())
     )
@@ -229,76 +229,41 @@ def test_tls_upstreams_are_verified_against_the_trusted_certificates(
     server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_tls.load_cert_chain(cert_file, key_file)
 
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(answer(b"secure"))
-        await writer.drain()
-
     async def run(trusted: bool) -> None:
         monkeypatch.setattr(http_pool, "_TLS", None)
-        if trusted:
-            monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))
-        else:
-            monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "none.pem"))
-        server, port, _ = await serve(handler, server_tls)
-        conns = Connections(8, 1.0, retries=2)
-        try:
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert_file if trusted else tmp_path / "none.pem"))
+        async with upstream(replying(answer(b"secure")), retries=2, tls=server_tls) as rig:
             if trusted:
-                assert await fetch(conns, f"https://127.0.0.1:{port}/") == (200, b"secure")
+                assert await fetch(rig.conns, rig.url) == (200, b"secure")
             else:
                 with pytest.raises(TlsFailed):
-                    await fetch(conns, f"https://127.0.0.1:{port}/")
-                assert sum(conns.retried.values()) == 0
-        finally:
-            await conns.close()
-            server.close()
+                    await fetch(rig.conns, rig.url)
+                assert sum(rig.conns.retried.values()) == 0
 
     asyncio.run(run(trusted=True))
     asyncio.run(run(trusted=False))
 
 
 def test_an_answer_broken_off_inside_its_head_is_not_resent() -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-")  # the upstream began to answer: it did the work
-        await writer.drain()
-
     async def run() -> None:
-        server, port, seen = await serve(handler)
-        conns = Connections(8, 1.0, retries=2)
-        try:
+        # the upstream began to answer, so it did the work
+        async with upstream(replying(b"HTTP/1.1 200 OK\r\ncontent-"), retries=2) as rig:
             with pytest.raises(ClientError, match="broke off"):
-                await fetch(conns, f"http://127.0.0.1:{port}/")
-        finally:
-            await conns.close()
-            server.close()
-        assert seen[0] == 1 and sum(conns.retried.values()) == 0
+                await fetch(rig.conns, rig.url)
+        assert rig.seen[0] == 1 and sum(rig.conns.retried.values()) == 0
 
     asyncio.run(run())
 
 
 def test_a_caller_that_gives_up_waiting_for_a_connection_leaves_the_pool_usable() -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while True:
-            await read_request(reader)
-            await asyncio.sleep(0.1)
-            writer.write(answer(b"{}"))
-            await writer.drain()
-
     async def run() -> None:
-        server, port, seen = await serve(handler)
-        conns = Connections(1, 1.0, retries=0)
-        url = f"http://127.0.0.1:{port}/"
-        try:
-            holder = asyncio.create_task(fetch(conns, url))
+        async with upstream(slow_answers(0.1), limit=1) as rig:
+            holder = asyncio.create_task(fetch(rig.conns, rig.url))
             await asyncio.sleep(0.02)
-            with pytest.raises(TimeoutError):
-                await asyncio.wait_for(fetch(conns, url), 0.03)  # waits for the one connection, gives up
-            assert await asyncio.wait_for(fetch(conns, url), 2) == (200, b"{}")
+            with pytest.raises(TimeoutError):  # waits for the one connection, gives up
+                await asyncio.wait_for(fetch(rig.conns, rig.url), 0.03)
+            assert await asyncio.wait_for(fetch(rig.conns, rig.url), 2) == (200, b"{}")
             assert await holder == (200, b"{}")
-        finally:
-            await conns.close()
-            server.close()
-        assert seen[0] == 1
+        assert rig.seen[0] == 1
 
     asyncio.run(run())

@@ -128,7 +128,7 @@ class Pool:
     def put(self, conn: Connection) -> None:
         conn.idle_since = time.monotonic()
         self.idle.append(conn)
-        if self.idle and conn.idle_since - self.idle[0].idle_since > self.keepalive_s:
+        if conn.idle_since - self.idle[0].idle_since > self.keepalive_s:  # the oldest idled too long
             self.idle.pop(0).close()
         self._wake_one()
 
