@@ -174,7 +174,6 @@ class Connection(asyncio.Protocol):
         self.closed = False
         self.paused = False
         self.idle_since = 0.0
-        self._name = b""
 
     # -- asyncio.Protocol --
 
