@@ -267,3 +267,15 @@ def test_a_caller_that_gives_up_waiting_for_a_connection_leaves_the_pool_usable(
         assert rig.seen[0] == 1
 
     asyncio.run(run())
+
+
+def test_a_pooled_connection_found_closing_at_send_is_resent_as_stale() -> None:
+    async def run() -> None:
+        async with upstream(slow_answers(0), retries=2) as rig:
+            assert await fetch(rig.conns, rig.url) == (200, b"{}")
+            (pool,) = rig.conns._pools.values()
+            pool.idle[-1].transport.close()  # closing; its connection_lost comes on a later turn
+            assert await fetch(rig.conns, rig.url) == (200, b"{}")
+        assert rig.conns.retried["stale"] == 1 and rig.seen[0] == 2
+
+    asyncio.run(run())

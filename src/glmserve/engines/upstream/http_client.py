@@ -274,15 +274,15 @@ class Connection(asyncio.Protocol):
         self.response = response
         self.parser = httptools.HttpResponseParser(self)
         self.keep = self.answered = False
-        self.head = asyncio.get_running_loop().create_future()
-        if self.lost or self.transport.is_closing():
+        head = self.head = asyncio.get_running_loop().create_future()
+        if self.lost or self.transport.is_closing():  # closed, its connection_lost still to come
             self._head_failed(Disconnected("the pooled connection was closed", reused=self.reused))
         elif len(body) < 65536:
             self.transport.write(request + body)
         else:
             self.transport.write(request)
             self.transport.write(body)
-        return self.head
+        return head
 
     def resume(self) -> None:
         if self.paused and not self.lost:
