@@ -15,7 +15,8 @@ spinning on the busy timeout); PostgreSQL takes writers concurrently and the loc
 ``Store.run`` executes a batch of statements as one write transaction: on a SQLite file
 inline or in one hop to a writer thread (``sqlite_writer``), on PostgreSQL on an asyncpg
 connection of its own with asyncpg's ``executemany`` (``postgres_writer``), elsewhere through the
-engine.
+engine. ``Store.call`` runs one statement on that PostgreSQL connection: the usage writer's
+batch as one function call (``usage_function``).
 """
 
 from __future__ import annotations
@@ -87,6 +88,17 @@ class Store:
             for sql, params in statements:
                 if params:
                     await conn.execute(text(sql), list(params))
+
+    @property
+    def calls(self) -> bool:
+        """``call`` is open: PostgreSQL through asyncpg."""
+        return self._postgres is not None
+
+    async def call(self, sql: str, *args: Any) -> None:
+        """One statement with ``$n`` parameters in a write transaction of its own (``calls``)."""
+        if self._postgres is None:
+            raise NotImplementedError("Store.call needs PostgreSQL through asyncpg")
+        await self._postgres.call(sql, *args)
 
     async def scalar(self, sql: str) -> Any:
         """One value read (``sql`` takes no parameters). On a SQLite file it is read on the event

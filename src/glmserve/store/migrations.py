@@ -25,6 +25,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from glmserve.store import usage_function
+
 MigrationFn = Callable[[AsyncConnection], Awaitable[None]]
 
 
@@ -240,6 +242,8 @@ MIGRATIONS: tuple[Migration, ...] = (
         # The job worker's idle check asks for active batches twice a second (store/jobs.py).
         ("CREATE INDEX batches_status ON batches (status)",),
     ),
+    # PostgreSQL only: the usage writer's batch in one round trip (store/usage_function.py).
+    Migration("m012_usage_function", usage_function.create),
 )
 
 _PG_LOCK_KEY = 0x676C6D73  # "glms": the advisory lock that serializes migrators

@@ -11,6 +11,9 @@ connection, so no ``SET`` per batch). Measured on the 2-core VM, one usage row p
 200 in a row, median: 1.42 ms through a pooled connection with ``SET LOCAL`` per batch,
 0.60-0.77 ms here (two runs).
 
+``call`` runs one statement instead, in a transaction of its own: one round trip. The usage
+writer calls a function that runs its batch's statements (``store/usage_function.py``).
+
 Batches run one at a time on the connection (a lock; the usage writer sends one at a time
 anyway). A connection that breaks is dropped and the next batch opens another, so a database
 restart costs the batches in flight, which the usage writer retries. The statements keep
@@ -24,9 +27,11 @@ is restarting, the connection broke) as a plain ``DBAPIError``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -56,6 +61,11 @@ def positional(sql: str) -> tuple[str, tuple[str, ...]]:
     return _NAME.sub(number, sql), tuple(names)
 
 
+@dataclass(slots=True)
+class _Failing:
+    sql: str
+
+
 class PostgresWriter:
     def __init__(self, connect_kwargs: dict[str, Any]) -> None:
         """``connect_kwargs``: ``asyncpg.connect``'s, as the engine's dialect makes them."""
@@ -67,30 +77,43 @@ class PostgresWriter:
 
     async def run(self, statements: Statements) -> None:
         """Execute each (SQL, parameter sets) in order, in one transaction; all or nothing."""
-        async with self._lock:
-            sql = "BEGIN"
-            try:
-                conn = await self._connection()
-                async with conn.transaction():
-                    for sql, params in statements:
-                        if params:
-                            query, names = positional(sql)
-                            await conn.executemany(query, [tuple(p[n] for n in names) for p in params])
-            except asyncpg.PostgresError as exc:
-                refused = _refused(exc)
-                if refused is None:
-                    self._drop()
-                    raise DBAPIError(sql, None, exc) from exc
-                raise refused(sql, None, exc) from exc
-            # The connection was closed under it, or asyncpg's protocol lost its state (a
-            # server restart mid-batch once surfaced as InternalClientError): the server failed,
-            # not the statement, so it is raised as a plain DBAPIError and the batch is retried.
-            except (asyncpg.InterfaceError, asyncpg.InternalClientError) as exc:
+        async with self._lock, self._failures("BEGIN") as failing:
+            conn = await self._connection()
+            async with conn.transaction():
+                for sql, params in statements:
+                    if params:
+                        failing.sql = sql
+                        query, names = positional(sql)
+                        await conn.executemany(query, [tuple(p[n] for n in names) for p in params])
+
+    async def call(self, sql: str, *args: Any) -> None:
+        """Execute one statement with ``$n`` parameters, in a transaction of its own: one round
+        trip (``store/usage_function.py``)."""
+        async with self._lock, self._failures(sql):
+            await (await self._connection()).execute(sql, *args)
+
+    @contextlib.asynccontextmanager
+    async def _failures(self, sql: str) -> AsyncIterator[_Failing]:
+        """Raise what fails inside as SQLAlchemy's exceptions, naming the statement that failed
+        (``_Failing.sql``, which the body updates); a failure of the server drops the connection."""
+        failing = _Failing(sql)
+        try:
+            yield failing
+        except asyncpg.PostgresError as exc:
+            refused = _refused(exc)
+            if refused is None:
                 self._drop()
-                raise DBAPIError(sql, None, exc) from exc
-            except BaseException:  # OSError (unreachable), a cancellation mid-transaction
-                self._drop()
-                raise
+                raise DBAPIError(failing.sql, None, exc) from exc
+            raise refused(failing.sql, None, exc) from exc
+        # The connection was closed under it, or asyncpg's protocol lost its state (a
+        # server restart mid-batch once surfaced as InternalClientError): the server failed,
+        # not the statement, so it is raised as a plain DBAPIError and the batch is retried.
+        except (asyncpg.InterfaceError, asyncpg.InternalClientError) as exc:
+            self._drop()
+            raise DBAPIError(failing.sql, None, exc) from exc
+        except BaseException:  # OSError (unreachable), a cancellation mid-transaction
+            self._drop()
+            raise
 
     async def close(self) -> None:
         async with self._lock:

@@ -1,7 +1,9 @@
 """Usage records: one ``usage_events`` row per request and ``usage_daily`` aggregates.
 
 ``write`` commits a batch of rows, their daily aggregates and the settlement of their budget
-holds in one transaction, so a request is either fully accounted for or not at all.
+holds in one transaction, so a request is either fully accounted for or not at all. On
+PostgreSQL the same statements run inside one function call (``usage_function``, which mirrors
+the columns here: a new column needs a migration that replaces it).
 Days are UTC dates (``YYYY-MM-DD``).
 """
 
@@ -13,8 +15,10 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import text
 
+from glmserve.store import usage_function
 from glmserve.store.budget import BudgetHold, settlement
 from glmserve.store.db import Store
 
@@ -142,10 +146,11 @@ class UsageStore:
         """Commit ``rows``, their daily aggregates and their budget settlements together."""
         if not rows:
             return
-        settled = [(r.hold, r.charged_tokens) for r in rows if r.hold is not None]
-        await self._store.run(
-            [(_INSERT_EVENT, [r.params() for r in rows]), (_UPSERT_DAILY, _daily(rows)), *settlement(settled)]
-        )
+        batch = statements(rows)
+        if self._store.calls:  # PostgreSQL: the same statements, in one round trip
+            await self._store.call(usage_function.CALL, *(orjson.dumps(p).decode() for _, p in batch))
+        else:
+            await self._store.run(batch)
 
     async def events(self, query: UsageQuery) -> list[dict[str, Any]]:
         """Per-request rows, newest first; the stored content only if it was kept."""
@@ -186,6 +191,12 @@ class UsageStore:
                 text("DELETE FROM usage_events WHERE created_at < :cutoff"), {"cutoff": cutoff}
             )
             return int(result.rowcount or 0)
+
+
+def statements(rows: Sequence[UsageRow]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """``rows``' transaction: their events, their daily sums, their holds' settlement."""
+    settled = [(r.hold, r.charged_tokens) for r in rows if r.hold is not None]
+    return [(_INSERT_EVENT, [r.params() for r in rows]), (_UPSERT_DAILY, _daily(rows)), *settlement(settled)]
 
 
 def _limit(value: int) -> int:
