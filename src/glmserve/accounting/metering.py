@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
 from collections.abc import AsyncIterator
 from contextvars import ContextVar
@@ -33,6 +32,7 @@ from glmserve.accounting.limits import Limits, Ticket
 from glmserve.accounting.usage_recorder import UsageRecorder
 from glmserve.engines.base import CompletionText, Event, Progress, Reasoning, Text, ToolCall, Usage
 from glmserve.errors import GlmError
+from glmserve.ids import hex_id
 from glmserve.metrics import Metrics
 from glmserve.store.usage import UsageRow
 
@@ -93,7 +93,7 @@ class Metering:
         """The usage row of a request a front-end refused before admission (no limit touched)."""
         now = time.time()
         row = UsageRow(
-            id=secrets.token_hex(16), created_at=now, key_id=refusal.key_id,
+            id=hex_id(16), created_at=now, key_id=refusal.key_id,
             model=refusal.model[:_MODEL_CHARS], deployment=None, request_id=refusal.request_id,
             stream=False, status=refusal.status, error_code=refusal.code, protocol=refusal.protocol,
             charged=False,
@@ -258,7 +258,7 @@ class Meter:
     ) -> UsageRow:
         keep = self._owner.keeps_content
         return UsageRow(
-            id=secrets.token_hex(16),
+            id=hex_id(16),
             created_at=self._created_at,
             key_id=self._principal.key_id,
             model=self._plan.model[:_MODEL_CHARS],

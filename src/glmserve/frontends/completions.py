@@ -12,7 +12,6 @@ and top_p 1.
 
 from __future__ import annotations
 
-import secrets
 import time
 from typing import Any
 
@@ -24,6 +23,7 @@ from glmserve.errors import GlmError, InvalidField
 from glmserve.frontends.chat.protocol import StreamOptions
 from glmserve.frontends.embeddings import route_of
 from glmserve.http import sse
+from glmserve.ids import hex_id
 from glmserve.serving.model_router import ModelRouter
 from glmserve.serving.plan import TaskPlan
 
@@ -153,7 +153,7 @@ class CompletionsRendering:
     media_type = "text/event-stream"
 
     def __init__(self, model: str, echo: list[str], logprobs: bool, include_usage: bool) -> None:
-        self.id = f"cmpl-{secrets.token_hex(12)}"
+        self.id = f"cmpl-{hex_id(12)}"
         self.created = int(time.time())
         self.model, self.echo, self.logprobs, self.include_usage = model, echo, logprobs, include_usage
         self._echoed: set[int] = set()

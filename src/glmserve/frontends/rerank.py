@@ -12,7 +12,6 @@ Limits (Zhipu's): the query and each document at most 4,096 characters, at most 
 
 from __future__ import annotations
 
-import secrets
 import time
 from typing import Any
 
@@ -23,6 +22,7 @@ from glmserve.engines.base import Event, Relevance, RerankJob, Usage
 from glmserve.errors import InvalidField
 from glmserve.frontends.embeddings import SPECIAL_TOKENS_PER_INPUT, route_of
 from glmserve.frontends.json_rendering import JsonRendering
+from glmserve.ids import hex_id
 from glmserve.serving.model_router import ModelRouter
 from glmserve.serving.plan import TaskPlan
 
@@ -95,7 +95,7 @@ class RerankRendering(JsonRendering):
             scored = scored[: self.req.top_n]
         tokens = next((ev.prompt_tokens for ev in events if isinstance(ev, Usage)), 0)
         return {
-            "id": f"rerank-{secrets.token_hex(12)}",
+            "id": f"rerank-{hex_id(12)}",
             "created": int(time.time()),
             "request_id": self.request_id,
             "model": self.req.model,

@@ -15,7 +15,6 @@ TPM or budget. ``/tokenize`` and ``/detokenize`` need an embedded model (else a 
 
 from __future__ import annotations
 
-import secrets
 import time
 from typing import Any
 
@@ -26,6 +25,7 @@ from glmserve.engines.counting import count_prompt_tokens
 from glmserve.errors import InvalidField
 from glmserve.frontends.chat.plan import build_plan
 from glmserve.frontends.chat.protocol import ChatCompletionRequest
+from glmserve.ids import hex_id
 from glmserve.serving.model_router import ModelRouter, Route
 
 
@@ -97,7 +97,7 @@ async def count(router: ModelRouter, req: TokenizerRequest, request_id: str) -> 
 
 
 def tokenizer_body(tokens: int, request_id: str) -> dict[str, Any]:
-    return {"id": f"tok-{secrets.token_hex(12)}", "created": int(time.time()), "request_id": request_id,
+    return {"id": f"tok-{hex_id(12)}", "created": int(time.time()), "request_id": request_id,
             "usage": {"prompt_tokens": tokens}}  # fmt: skip
 
 

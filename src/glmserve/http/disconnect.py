@@ -31,8 +31,8 @@ async def unless_gone(work: Coroutine[Any, Any, T], gone: Callable[[], Awaitable
     The watcher's end cancels the work through a done callback, so the common case (the work
     ends first) costs two tasks and no ``asyncio.wait``.
     """
-    task = asyncio.ensure_future(work)
-    watch = asyncio.ensure_future(gone())
+    loop = asyncio.get_running_loop()  # once: on Python 3.11 each lookup is a getpid() syscall
+    task, watch = loop.create_task(work), loop.create_task(gone())
     left = False
 
     def on_gone(done: asyncio.Future[None]) -> None:

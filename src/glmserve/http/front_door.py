@@ -15,7 +15,6 @@ stack (its error, telemetry and body-limit layers) used to do, each with a frame
 
 from __future__ import annotations
 
-import secrets
 import time
 from typing import Any
 
@@ -25,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from glmserve.http import liveness
 from glmserve.http.access_log import AccessLog
 from glmserve.http.direct_routes import Table, handled
+from glmserve.ids import hex_id
 
 REQUEST_ID = b"x-request-id"
 
@@ -44,7 +44,7 @@ class FrontDoor:
             return
         state: dict[str, Any] = scope.setdefault("state", {})
         if "request_id" not in state:
-            state["request_id"] = secrets.token_hex(16)
+            state["request_id"] = hex_id(16)
         started = time.monotonic()
         outcome = [500, 0]  # status, body bytes
 

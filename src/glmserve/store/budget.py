@@ -14,7 +14,6 @@ hold commit together. A hold whose replica died expires on its own.
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from glmserve.errors import Unavailable
+from glmserve.ids import hex_id
 from glmserve.store.db import Store
 from glmserve.store.key_records import BudgetPeriod
 
@@ -105,7 +105,7 @@ class BudgetLedger:
         self, key_id: str, budget: int, kind: BudgetPeriod, tokens: int
     ) -> BudgetHold | Refusal:
         now = self._clock()
-        hold = BudgetHold(secrets.token_hex(12), key_id, period_of(kind, now), tokens)
+        hold = BudgetHold(hex_id(12), key_id, period_of(kind, now), tokens)
         params = {"key_id": key_id, "period": hold.period, "now": now}
         try:
             async with self._store.write() as conn:
@@ -146,7 +146,7 @@ class BudgetLedger:
                     return Refusal(budget, used)
                 size = min(most, (budget - used) // ALLOWANCE_SHARE)
                 allowance = size >= ALLOWANCE_MIN_REQUESTS * tokens
-                row_id = secrets.token_hex(12)
+                row_id = hex_id(12)
                 held = size if allowance else tokens
                 expires_at = now + self._hold_s + (extra_s if allowance else 0.0)
                 await conn.execute(

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from glmserve.accounting.limiters.base import WINDOW_S, Decision, Lease, Quota, Reason, WindowState
 from glmserve.accounting.limiters.window import Window
+from glmserve.ids import hex_id
 
 
 @dataclass(slots=True)
@@ -49,7 +49,7 @@ class MemoryLimiter:
             requests = _window_state(state.requests, quota.rpm, now)
             return Decision(None, refused, wait, requests, _window_state(state.tokens, quota.tpm, now))
         second = math.floor(now)
-        lease = Lease(key, secrets.token_hex(8), second, tokens, quota.rpm is not None, quota.tpm is not None)
+        lease = Lease(key, hex_id(8), second, tokens, quota.rpm is not None, quota.tpm is not None)
         if lease.counted_request:
             state.requests.add(second, 1)
         if lease.counted_tokens:

@@ -18,7 +18,6 @@ request after that tries Redis again, and limits are exact again as soon as it a
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from typing import Any
 
@@ -27,6 +26,7 @@ from redis.exceptions import RedisError
 
 from glmserve.accounting.limiters.base import WINDOW_S, Decision, Lease, Quota, Reason, WindowState
 from glmserve.errors import Unavailable
+from glmserve.ids import hex_id
 
 log = logging.getLogger("glmserve.limits")
 TIMEOUT_S = 1.0
@@ -147,7 +147,7 @@ class RedisLimiter:
             raise Unavailable(f"Redis is unreachable: {type(exc).__name__}") from exc
 
     async def acquire(self, key: str, quota: Quota, tokens: int) -> Decision:
-        lease_id = secrets.token_hex(8)
+        lease_id = hex_id(8)
         args = [quota.rpm or 0, quota.tpm or 0, quota.concurrency or 0, tokens, lease_id, self.lease_s]
         try:
             reply = await self._call(self._acquire, self.keys(key), [*args, self.window_s])

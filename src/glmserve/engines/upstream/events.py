@@ -17,13 +17,13 @@ Upstreams differ in small ways, all accepted here:
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 import orjson
 
 from glmserve.engines.base import Event, Finish, Logprobs, Progress, Reasoning, Text, ToolCall, Usage
 from glmserve.engines.logprobs import logprob_entries
+from glmserve.ids import hex_id
 
 FINISH_ALIASES = {
     "function_call": "tool_calls",
@@ -103,7 +103,7 @@ class ToolCallNormaliser:
                 self._pending.setdefault(index, []).append(args)
                 continue
             call_id = call.get("id") if isinstance(call.get("id"), str) and call.get("id") else None
-            call_id = call_id or f"call_{secrets.token_hex(12)}"
+            call_id = call_id or f"call_{hex_id(12)}"
             self._by_id[call_id] = index
             self._started.add(index)
             held = "".join(self._pending.pop(index, []))

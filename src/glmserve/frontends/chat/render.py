@@ -6,7 +6,6 @@ This is the one place that knows the chat-completions response shape (API.md §3
 
 from __future__ import annotations
 
-import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,11 +13,12 @@ from typing import Any
 from glmserve.engines.base import Event, Finish, Logprobs, Reasoning, Text, ToolCall, Usage
 from glmserve.errors import GlmError
 from glmserve.http import sse
+from glmserve.ids import hex_id
 
 
 def new_completion_id() -> str:
     """Zhipu-style task id: local time to the second, then random hex."""
-    return time.strftime("%Y%m%d%H%M%S") + secrets.token_hex(8)
+    return time.strftime("%Y%m%d%H%M%S") + hex_id(8)
 
 
 @dataclass(slots=True)

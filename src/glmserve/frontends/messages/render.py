@@ -19,7 +19,6 @@ Usage follows Anthropic: ``input_tokens`` excludes the prompt tokens read from t
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +29,7 @@ from glmserve.engines.base import Event, Finish, Reasoning, Text, ToolCall, Usag
 from glmserve.errors import GlmError
 from glmserve.frontends.messages.errors import error_body
 from glmserve.frontends.messages.signature import ThinkingSigner
+from glmserve.ids import hex_id
 
 log = logging.getLogger("glmserve.frontends.messages")
 PING_EVERY_S = 10.0
@@ -43,13 +43,13 @@ STOP_REASONS = {
 
 
 def new_message_id() -> str:
-    return "msg_" + secrets.token_hex(12)
+    return "msg_" + hex_id(12)
 
 
 def tool_use_id(call_id: str | None) -> str:
     if call_id and call_id.startswith("toolu_"):
         return call_id
-    return "toolu_" + secrets.token_hex(12)
+    return "toolu_" + hex_id(12)
 
 
 def tool_input(arguments: str) -> dict[str, Any]:

@@ -10,19 +10,19 @@ naming the item, never dropped in silence.
 
 from __future__ import annotations
 
-import secrets
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from glmserve.errors import InvalidField
+from glmserve.ids import hex_id
 
 ITEM_PREFIXES = {"message": "msg", "function_call": "fc", "function_call_output": "fco", "reasoning": "rs"}
 _TEXT_PARTS = ("input_text", "output_text", "text")
 
 
 def new_id(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(24)}"
+    return f"{prefix}_{hex_id(24)}"
 
 
 class _In(BaseModel):

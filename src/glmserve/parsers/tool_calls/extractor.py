@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import secrets
-
 from glmserve.engines.base import Event, Text, ToolCall
+from glmserve.ids import hex_id
 from glmserve.parsers.holdback import split_safe
 from glmserve.parsers.tool_calls import BlockFormat
 
 
 def new_call_id() -> str:
-    return "call_" + secrets.token_hex(12)
+    return "call_" + hex_id(12)
 
 
 class ToolCallExtractor:
