@@ -9,8 +9,15 @@ import time
 from databases import with_store
 from sqlalchemy import text
 
-from glmserve.accounting.budget_allowances import ALLOWANCE_REQUESTS, BudgetAllowances
-from glmserve.store.budget import BudgetHold, BudgetLedger, Refusal
+from glmserve.accounting.budget_allowances import (
+    ALLOWANCE_REQUESTS,
+    COVER_S,
+    MOST_REQUESTS,
+    Allowance,
+    BudgetAllowances,
+    requests_for,
+)
+from glmserve.store.budget import BudgetHold, BudgetLedger, Grant, Refusal
 from glmserve.store.db import Store, open_store
 from glmserve.store.usage import UsageRow, UsageStore
 
@@ -135,3 +142,37 @@ def test_an_idle_allowance_gives_back_its_remainder(db_url: str) -> None:
     held, later = with_store(db_url, body)
     assert held == (1, 100 * ALLOWANCE_REQUESTS)
     assert later == (1, 100), "after usable_s only the admitted request's share stays held"
+
+
+def test_a_busy_key_gets_allowances_sized_to_its_rate() -> None:
+    """The next allowance covers about ``COVER_S`` of the rate its key used the last one at,
+    between the first size and ``MOST_REQUESTS``."""
+    grant = Grant("g", "k", "total", 6400, 0.0)
+
+    used = Allowance(grant, 10**9, 0, 100.0, taken_at=50.0, admitted=64)  # 64 requests from t=50
+
+    assert requests_for(None, 50.0) == ALLOWANCE_REQUESTS
+    assert requests_for(used, 50.1) == round(640 * COVER_S), "64 requests in 0.1 s: 640/s"
+    assert requests_for(used, 50.001) == MOST_REQUESTS, "however fast, at most this"
+    assert requests_for(used, 55.0) == ALLOWANCE_REQUESTS, "a slow key keeps the first size"
+
+
+def test_a_key_that_used_its_allowance_up_fast_takes_a_larger_one(db_url: str) -> None:
+    async def body(store: Store) -> list[tuple[int, int]]:
+        allowances = BudgetAllowances(BudgetLedger(store, 60))
+        seen = []
+        for _ in range(ALLOWANCE_REQUESTS):  # the first allowance, used up at once
+            assert isinstance(await allowances.reserve("k", 10**12, "total", 100), BudgetHold)
+        seen.append(await holds(store))
+        assert isinstance(await allowances.reserve("k", 10**12, "total", 100), BudgetHold)
+        seen.append(await holds(store))
+        await allowances.close()
+        return seen
+
+    first, second = with_store(db_url, body)
+    assert first == (1, 100 * ALLOWANCE_REQUESTS)
+    rows, held = second
+    assert rows == 2 and held - 100 * ALLOWANCE_REQUESTS > 100 * ALLOWANCE_REQUESTS, (
+        "the second allowance covers more requests than the first"
+    )
+    assert held - 100 * ALLOWANCE_REQUESTS <= 100 * MOST_REQUESTS
